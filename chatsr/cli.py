@@ -1,0 +1,187 @@
+"""The ``chatsr`` command line: one small function per subcommand, registered in ``COMMANDS``.
+
+Each subcommand is a :class:`Command`: a name, a one-line help, a function that adds its
+arguments to its parser and a function that runs it on the parsed arguments and returns the exit
+status. Heavy modules are imported inside the run functions, so ``chatsr --help`` stays instant.
+
+>>> import tempfile
+>>> main(["generate", "--num-samples", "10", "--max-vars", "1", "--num-points", "20",
+...       "--out", tempfile.mkdtemp(), "--quiet"])
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]
+
+
+class Command(NamedTuple):
+    """A subcommand: ``add_arguments(parser)`` declares it, ``run(args, parser)`` executes it."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, argparse.ArgumentParser], int]
+
+
+# argument types: argparse turns their ArgumentTypeError into "argument --x: message", exit 2
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _point_count(text: str) -> int | tuple[int, int]:
+    """``100`` (fixed) or ``10-800`` / ``10,800`` (a log-uniform range)."""
+    parts = text.replace(",", "-").split("-")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or min(values) < 1 or values[0] > values[-1]:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer (e.g. 100) or a range LOW-HIGH (e.g. 10-800), "
+            f"got {text!r}")
+    return values[0] if len(values) == 1 else (values[0], values[1])
+
+
+def _operator_list(text: str) -> dict[str, float]:
+    """``add,mul,sin`` (weight 1 each) or ``add:1,mul:1,sin:0.3``."""
+    weights = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, weight = item.partition(":")
+        try:
+            weights[name] = float(weight) if weight else 1.0
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected NAME or NAME:WEIGHT items separated by commas, got {item!r}") from None
+    if not weights:
+        raise argparse.ArgumentTypeError("expected at least one operator, e.g. add,mul,sin")
+    return weights
+
+
+# generate --------------------------------------------------------------------------------------
+def _generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--num-samples", type=_positive_int, required=True,
+                        help="samples in all three splits together")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="directory for train/val/test files (created if missing)")
+    parser.add_argument("--max-vars", type=_positive_int, default=3,
+                        help="most variables in a formula (default: 3)")
+    parser.add_argument("--max-length", type=_positive_int, default=15,
+                        help="most tokens in a formula (default: 15)")
+    parser.add_argument("--min-length", type=_positive_int, default=1,
+                        help="fewest tokens in a formula (default: 1)")
+    parser.add_argument("--max-dims", type=_positive_int, default=10,
+                        help="x columns in data_points, unused ones zero (default: 10)")
+    parser.add_argument("--num-points", type=_point_count, default=(10, 800),
+                        help="points per sample: N, or LOW-HIGH drawn log-uniformly "
+                             "(default: 10-800)")
+    parser.add_argument("--noise", type=_non_negative_float, default=0.0,
+                        help="Gaussian noise on y, relative to std(y) (default: 0)")
+    parser.add_argument("--operators", type=_operator_list, default=None,
+                        help="operators and optional weights, e.g. add,mul,sin:0.3 "
+                             "(default: all, with built-in weights)")
+    parser.add_argument("--keep-benchmarks", action="store_true",
+                        help="do not remove the Nguyen and Feynman skeletons")
+    parser.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="random seed; the output depends on it alone (default: 0)")
+    parser.add_argument("--workers", type=_positive_int, default=1,
+                        help="processes (default: 1)")
+    parser.add_argument("--format", choices=("json", "jsonl"), default="jsonl",
+                        help="a JSON list per file, or JSON lines (default: jsonl)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def _generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import dataclasses
+
+    from .generator import GeneratorConfig, generate_samples
+    from .samples import write_splits
+
+    try:
+        config = GeneratorConfig(
+            max_length=args.max_length, min_length=args.min_length, max_vars=args.max_vars,
+            max_dims=args.max_dims, num_points=args.num_points, noise=args.noise,
+            operators=args.operators, exclude=None if args.keep_benchmarks else "benchmarks")
+    except ValueError as error:  # a combination of values no single argument type can check
+        message = str(error)
+        for field in dataclasses.fields(GeneratorConfig):  # speak in the options' names
+            message = message.replace(field.name, "--" + field.name.replace("_", "-"))
+        parser.error(message)
+    try:
+        samples = generate_samples(args.num_samples, config, seed=args.seed,
+                                   workers=args.workers, progress=not args.quiet)
+    except RuntimeError as error:  # too few distinct formulas for the settings
+        print(f"chatsr generate: error: {error}", file=sys.stderr)
+        return 1
+    paths = write_splits(samples, args.out, fmt=args.format)
+    if not args.quiet:
+        for split, path in paths.items():
+            print(f"{split}: {path}")
+    return 0
+
+
+COMMANDS: list[Command] = [
+    Command("generate", "write synthetic train/val/test samples in ChatSR's JSON format",
+            _generate_arguments, _generate),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``chatsr`` parser with every subcommand of :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="chatsr", description="Symbolic regression with a multimodal language model.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run, parser=sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``chatsr`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Bad arguments print a usage message and exit with status 2, as argparse does.
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return args.run(args, args.parser)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,333 @@
+import itertools
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from chatsr.benchmarks import BENCHMARKS
+from chatsr.expressions import Expression
+from chatsr.generator import (
+    CHUNK_SIZE,
+    ExclusionSet,
+    GeneratorConfig,
+    _sampler,
+    _structure_problem,
+    generate_samples,
+    iter_samples,
+    skeleton_key,
+)
+from chatsr.operators import CONSTANT
+from chatsr.samples import check_fact, parse_prompt, sample_xy
+
+SETTINGS = dict(max_vars=3, max_length=15, num_points=(10, 60))
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return generate_samples(400, seed=1, progress=False, **SETTINGS)
+
+
+@pytest.fixture(scope="module")
+def benchmark_set():
+    return ExclusionSet.benchmarks()
+
+
+def names_of(record):
+    return Expression.parse(record["expression_tokens"]).names
+
+
+# every record is a valid, self-consistent sample --------------------------------------------------
+def test_records_reproduce_their_targets(samples):
+    for record in samples:
+        X, y = sample_xy(record)
+        expr = Expression.parse(record["expression_tokens"])
+        assert expr.n_constants == len(record["constants"])
+        np.testing.assert_allclose(expr(X, record["constants"]), y, rtol=1e-9, atol=0)
+
+
+def test_fields_padding_and_counts(samples):
+    for record in samples:
+        expr = Expression.parse(record["expression_tokens"])
+        points = np.asarray(record["data_points"])
+        k = record["num_features"]
+        assert points.shape == (record["num_points"], 10 + 1)
+        assert record["used_variables"] == [f"x{i}" for i in range(1, k + 1)]
+        assert expr.variables == list(range(1, k + 1))  # each of x1..xk appears
+        assert np.all(points[:, k:-1] == 0.0)  # unused columns are zero
+        assert np.all(np.isfinite(points))
+        assert 1 <= k <= 3 and 1 <= record["expression_length"] <= 15
+        assert record["expression_length"] == len(record["expression_tokens"])
+        assert record["standard_tokens"] == expr.to_tokens("symbol")
+        assert 10 <= record["num_points"] <= 60
+        assert record["conversations"][1]["value"] == (
+            "Based on the data, the derived formula is: " + ",".join(record["expression_tokens"]))
+
+
+def test_targets_are_usable(samples):
+    for record in samples:
+        _, y = sample_xy(record)
+        assert np.abs(y).max() <= 1e6
+        assert y.std() > 1e-3 * abs(y.mean())
+
+
+def test_ids_are_sequential(samples):
+    assert [r["id"] for r in samples] == [f"sr_{i}" for i in range(len(samples))]
+
+
+def test_skeletons_are_unique_and_pass_the_guards(samples):
+    keys = [skeleton_key(names_of(r)) for r in samples]
+    assert len(set(keys)) == len(keys)
+    for record, key in zip(samples, keys, strict=True):
+        names = list(names_of(record))
+        assert _structure_problem(names) == ""
+        assert key.count("C") >= names.count(CONSTANT)  # no redundant constant
+
+
+def test_distribution_is_varied(samples):
+    assert set(Counter(r["num_features"] for r in samples)) == {1, 2, 3}
+    assert len({r["expression_length"] for r in samples}) >= 12
+    ops = Counter(t for r in samples for t in names_of(r))
+    assert {"add", "mul", "sin", "exp", "log", "C"} <= set(ops)
+    assert 0 < sum(t.startswith("const_") for t in ops.elements()) < 0.05 * sum(ops.values())
+    # supports: positive, negative and symmetric ranges over several orders of magnitude
+    columns = [sample_xy(r)[0][:, j] for r in samples for j in range(r["num_features"])]
+    assert any(c.min() > 0 for c in columns) and any(c.max() < 0 for c in columns)
+    assert any(c.min() < 0 < c.max() for c in columns)
+    scales = np.log10([np.abs(c).max() for c in columns])
+    assert scales.max() - scales.min() > 3
+
+
+def test_constants_are_drawn_per_sample(samples):
+    values = np.array([c for r in samples for c in r["constants"]])
+    assert (values < 0).any() and (values > 0).any()
+    magnitudes = np.abs(values)
+    assert magnitudes.min() >= 0.1 and magnitudes.max() <= 10
+    assert np.isclose(magnitudes, np.round(magnitudes)).mean() > 0.1  # some small integers
+
+
+# prompts ------------------------------------------------------------------------------------------
+def test_every_stated_fact_is_true(samples):
+    kinds = Counter()
+    plain = 0
+    for record in samples:
+        facts = parse_prompt(record["conversations"][0]["value"])
+        plain += not facts
+        for fact in facts:
+            kinds[fact.kind] += 1
+            assert check_fact(fact, record), (fact, record["expression_tokens"])
+    assert 0.15 * len(samples) < plain < 0.5 * len(samples)
+    assert set(kinds) == {"variables", "n_variables", "contains", "excludes", "n_constants",
+                          "positive", "negative"}
+
+
+def test_plain_reference_prompt_appears(samples):
+    prompts = Counter(r["conversations"][0]["value"] for r in samples)
+    assert prompts["<data>\nPlease derive the expression that fits these data."] > 10
+
+
+# determinism --------------------------------------------------------------------------------------
+def test_same_seed_same_output_and_workers_do_not_matter():
+    one = generate_samples(80, seed=7, workers=1, progress=False, **SETTINGS)
+    two = generate_samples(80, seed=7, workers=2, progress=False, **SETTINGS)
+    assert one == two
+    again = generate_samples(80, seed=7, progress=False, **SETTINGS)
+    assert again == one
+    other = generate_samples(80, seed=8, progress=False, **SETTINGS)
+    assert [r["expression_tokens"] for r in other] != [r["expression_tokens"] for r in one]
+
+
+def test_noise_is_relative_to_std_y():
+    noisy = generate_samples(60, seed=3, noise=0.05, progress=False, **SETTINGS)
+    ratios = []
+    for record in noisy:
+        X, y = sample_xy(record)
+        clean = Expression.parse(record["expression_tokens"])(X, record["constants"])
+        ratio = (y - clean).std() / clean.std()
+        assert 0.01 < ratio < 0.15
+        ratios.append(ratio)
+    assert 0.04 < np.mean(ratios) < 0.06
+
+
+def test_fixed_number_of_points_and_dims():
+    records = generate_samples(20, max_vars=2, max_dims=4, num_points=33, seed=0, progress=False)
+    assert {len(r["data_points"]) for r in records} == {33}
+    assert {len(r["data_points"][0]) for r in records} == {5}
+
+
+def test_iter_samples_is_deterministic_and_shards_partition_the_stream():
+    options = dict(max_vars=2, num_points=(10, 20))
+    stream = list(itertools.islice(iter_samples(5, **options), 2 * CHUNK_SIZE))
+    assert stream == list(itertools.islice(iter_samples(5, **options), 2 * CHUNK_SIZE))
+    shard0 = list(itertools.islice(iter_samples(5, shard=(0, 2), **options), CHUNK_SIZE))
+    shard1 = list(itertools.islice(iter_samples(5, shard=(1, 2), **options), CHUNK_SIZE))
+    assert shard0 + shard1 == stream
+    assert [r["id"] for r in stream] == [f"sr_{i}" for i in range(2 * CHUNK_SIZE)]
+
+
+# tree shapes --------------------------------------------------------------------------------------
+def motzkin_shapes(m, min_leaves):
+    """Every preorder arity sequence of a unary-binary tree with m nodes and >= min_leaves."""
+    out = []
+    for arities in itertools.product((0, 1, 2), repeat=m):
+        open_slots = 1
+        for i, a in enumerate(arities):
+            open_slots += a - 1
+            if open_slots == 0 and i < m - 1:
+                break
+        else:
+            if open_slots == 0 and arities.count(0) >= min_leaves:
+                out.append(arities)
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_shapes_are_uniform(k):
+    config = GeneratorConfig(min_length=6, max_length=6, max_vars=k, operators=["add", "sin"],
+                             exclude=None)
+    sampler = _sampler(config)
+    rng = np.random.default_rng(0)
+    shapes = Counter()
+    for _ in range(6000):
+        names, n_vars = sampler.tree(rng)
+        if n_vars == k:
+            shapes[tuple({"add": 2, "sin": 1}.get(n, 0) for n in names)] += 1
+    expected = motzkin_shapes(6, k)
+    assert set(shapes) == set(expected)
+    mean = sum(shapes.values()) / len(expected)
+    assert all(abs(count - mean) < 0.25 * mean for count in shapes.values()), shapes
+
+
+def test_operator_weights_are_respected():
+    config = GeneratorConfig(operators={"add": 3.0, "mul": 1.0, "sin": 1.0}, exclude=None)
+    sampler = _sampler(config)
+    rng = np.random.default_rng(0)
+    ops = Counter(n for _ in range(3000) for n in sampler.tree(rng)[0])
+    assert 2.5 < ops["add"] / ops["mul"] < 3.5
+    assert not set(ops) - {"add", "mul", "sin", "x1", "x2", "x3", "C", *(
+        f"const_{i}" for i in range(1, 6))}
+
+
+# canonical keys and benchmark exclusion -----------------------------------------------------------
+@pytest.mark.parametrize("a, b", [
+    ("add x1 x2", "add x2 x1"),
+    ("mul x1 x1", "pow2 x1"),
+    ("mul x1 add x1 const_1", "add pow2 x1 x1"),
+    ("add x1 C", "sub x1 C"),  # numbers are C, whatever their sign
+    ("mul C x1", "div x1 C"),
+    ("mul C exp x1", "exp add x1 C"),  # exp(x + C) = C exp(x)
+    ("add C log x1", "log mul C x1"),  # log(C x) = C + log(x)
+    ("div x1 mul x2 x3", "mul x1 mul inv x2 inv x3"),
+    ("pow3 pow2 x1", "mul pow3 x1 pow3 x1"),
+])
+def test_equivalent_skeletons_share_a_key(a, b):
+    assert skeleton_key(Expression.parse(a)) == skeleton_key(Expression.parse(b))
+
+
+@pytest.mark.parametrize("a, b", [
+    ("sin x1", "cos x1"),
+    ("add x1 x2", "sub x1 x2"),
+    ("mul C x1", "x1"),
+    ("pow2 x1", "pow x1 C"),
+    ("add sin add x1 C sin add x1 C", "mul C sin add x1 C"),  # two C-bearing atoms stay two
+])
+def test_different_skeletons_have_different_keys(a, b):
+    assert skeleton_key(Expression.parse(a)) != skeleton_key(Expression.parse(b))
+
+
+def test_key_cancels_only_exact_terms():
+    assert skeleton_key(Expression.parse("sub add x1 x2 x2")) == "x1"
+    assert skeleton_key(Expression.parse("div x1 x1")) == "C"
+    # (x + C1) / (x + C2) is not constant: C-bearing atoms never cancel
+    assert "x1" in skeleton_key(Expression.parse("div add x1 C add x1 C"))
+
+
+def test_integer_constant_values_count_as_integers():
+    expr = Expression.from_sympy("x1**6")
+    assert skeleton_key(expr) == "x1^C"
+    assert skeleton_key(expr, expr.constants) == "x1^6"
+    excluded = ExclusionSet(["x1**6"])
+    assert Expression.parse("pow x1 C") in excluded
+    assert Expression.parse("pow3 pow2 x1") in excluded
+    assert Expression.parse("pow2 x1") not in excluded
+
+
+def test_exclusion_matches_up_to_variable_names_and_constants():
+    excluded = ExclusionSet(["0.5*x1*x2**2 + x3"])
+    assert Expression.parse("add mul mul C x2 pow2 x3 x1") in excluded  # renamed
+    assert Expression.parse("add mul x2 pow2 x3 x1") not in excluded  # no constant factor
+    assert Expression.parse("add mul C mul x2 pow2 x3 x2") not in excluded
+
+
+@pytest.mark.parametrize("text", [
+    "mul x1 add add const_1 x1 pow2 x1",  # Nguyen-1, factored
+    "mul C exp mul C pow2 x1",  # Feynman I.6.2a
+    "div x2 x1",  # Feynman I.25.13 q/C, renamed
+    "mul C mul x2 pow2 x1",  # Feynman I.14.4 k x^2 / 2, renamed
+    "add sin x2 sin pow2 x1",  # Nguyen-9, renamed
+])
+def test_benchmarks_written_differently_are_excluded(text, benchmark_set):
+    assert Expression.parse(text) in benchmark_set
+
+
+def test_every_benchmark_is_in_its_own_exclusion_set(benchmark_set):
+    for bench in BENCHMARKS.values():
+        expr = bench.expression()
+        assert expr in benchmark_set, bench.name
+        assert len(set(re.findall(r"x\d+", skeleton_key(expr)))) == \
+            bench.n_variables, bench.name
+
+
+def test_benchmark_skeletons_never_generated(benchmark_set):
+    # a tiny grammar where benchmark skeletons (x1*x2, x1/x2, C*x1*x2**2, ...) are likely
+    options = dict(operators=["add", "sub", "mul", "div"], max_vars=2, max_length=7,
+                   num_points=10, progress=False)
+    leaked = [r for r in generate_samples(300, exclude=None, seed=0, **options)
+              if names_of(r) in benchmark_set]
+    assert len(leaked) >= 5  # without exclusion they do appear: the test can fail
+    kept = generate_samples(300, seed=0, **options)
+    assert not [r for r in kept if names_of(r) in benchmark_set]
+
+
+def test_custom_exclusion_list():
+    records = generate_samples(200, operators=["mul", "add"], max_vars=2, max_length=5,
+                               exclude=["x1*x2", "x1 + x2"], num_points=10, seed=0,
+                               unique=False, progress=False)
+    keys = {skeleton_key(names_of(r)) for r in records}
+    assert not keys & {"x1*x2", "x1 + x2"}
+
+
+# configuration errors -----------------------------------------------------------------------------
+@pytest.mark.parametrize("options, message", [
+    (dict(max_length=0), "max_length must be a positive integer"),
+    (dict(min_length=8, max_length=4), "min_length (8) must not exceed max_length (4)"),
+    (dict(max_vars=11, max_dims=10), "max_vars (11) must not exceed max_dims (10)"),
+    (dict(max_vars=4, max_length=5), "at least 7 tokens"),
+    (dict(num_points=(50, 10)), "num_points must be"),
+    (dict(noise=-0.1), "noise must be"),
+    (dict(operators=["add", "frobnicate"]), "'frobnicate' is not an operator"),
+    (dict(operators={"add": 0.0}), "at least one operator"),
+    (dict(operators=["sin"], max_vars=2), "needs a binary operator"),
+    (dict(exclude="everything"), "exclude must be"),
+])
+def test_bad_configuration_names_the_argument(options, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        GeneratorConfig(**options)
+
+
+def test_bad_call_arguments():
+    with pytest.raises(ValueError, match="num_samples must be an integer >= 0"):
+        generate_samples(-1, progress=False)
+    with pytest.raises(ValueError, match="workers"):
+        generate_samples(1, workers=0, progress=False)
+    with pytest.raises(TypeError, match="unknown option"):
+        generate_samples(1, max_variables=2, progress=False)
+
+
+def test_too_few_distinct_skeletons_is_an_error():
+    with pytest.raises(RuntimeError, match="only .* sample"):
+        generate_samples(50, operators=["mul"], max_vars=1, max_length=3, num_points=10,
+                         progress=False)
+    # repeated skeletons allowed: fine
+    assert len(generate_samples(50, operators=["mul"], max_vars=1, max_length=3, num_points=10,
+                                unique=False, progress=False)) == 50
