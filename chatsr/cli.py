@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -153,9 +154,87 @@ def _generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+# train -----------------------------------------------------------------------------------------
+# (option, type, help); defaults live in TrainingConfig, and an option left out keeps its default
+_TRAIN_OPTIONS = (
+    ("output-dir", str, "checkpoints, final model, history and loss curve (default: runs/chatsr)"),
+    ("train-file", str, "samples file from `chatsr generate` (default: generate on the fly)"),
+    ("val-file", str, "validation samples (default: a generator stream with another seed)"),
+    ("init-from", str, "fine-tune this trained model directory (default lr then 1e-4)"),
+    ("max-steps", _positive_int, "optimizer steps (default: 1000)"),
+    ("batch-size", _positive_int, "global samples per step, split between processes (64)"),
+    ("micro-batch-size", _positive_int, "samples per forward pass (default: 16)"),
+    ("max-points", _positive_int, "points per sample seen in training (default: 100)"),
+    ("lr", float, "LM learning rate (default: 1e-3, or 1e-4 with --init-from)"),
+    ("encoder-lr", float, "set-encoder learning rate (default: --lr)"),
+    ("projector-lr", float, "projector learning rate (default: --lr)"),
+    ("weight-decay", _non_negative_float, "AdamW weight decay on matrices (default: 0.01)"),
+    ("warmup-ratio", _non_negative_float, "share of steps with linear warm-up (0.03)"),
+    ("max-grad-norm", _non_negative_float, "gradient clipping (default: 1.0)"),
+    ("eval-every", _non_negative_int, "steps between evaluations, 0: never (default: 200)"),
+    ("eval-samples", _positive_int, "validation samples per evaluation (default: 64)"),
+    ("save-every", _non_negative_int, "steps between checkpoints, 0: final only (500)"),
+    ("save-total-limit", _positive_int, "checkpoints kept (default: 2)"),
+    ("log-every", _positive_int, "steps between log lines (default: 10)"),
+    ("seed", _non_negative_int, "initialisation, data order, point subsets (default: 0)"),
+)
+
+
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}: {error}"
+                                         ) from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
+
+
+def _train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, help="a JSON file of training options; "
+                        "options given on the command line override it")
+    for name, kind, help_text in _TRAIN_OPTIONS:
+        parser.add_argument("--" + name, type=kind, help=help_text)
+    parser.add_argument("--generator", type=_json_object,
+                        help='generator options for on-the-fly data, e.g. \'{"max_vars": 2}\'')
+    parser.add_argument("--model", type=_json_object,
+                        help='model size: \'{"encoder": {...}, "text": {...}}\' or '
+                             '\'{"tiny": true}\'')
+    parser.add_argument("--freeze", type=lambda t: tuple(filter(None, t.split(","))),
+                        help="parts kept fixed: encoder,projector,lm,embeddings")
+    parser.add_argument("--no-resume", dest="resume", action="store_false", default=None,
+                        help="start afresh even if OUTPUT_DIR holds a checkpoint")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help="no progress bar")
+
+
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .training import TrainingConfig, train
+
+    names = [n.replace("-", "_") for n, _, _ in _TRAIN_OPTIONS]
+    names += ["generator", "model", "freeze", "resume", "progress"]
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    try:
+        config = (TrainingConfig.from_json(args.config, **given) if args.config
+                  else TrainingConfig(**given))
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    history = train(config)
+    losses = [row["loss"] for row in history if "loss" in row]
+    if losses and os.environ.get("RANK", "0") == "0":
+        print(f"trained to step {history[-1]['step']}: loss {losses[-1]:.4f}; "
+              f"model in {config.output_dir}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("generate", "write synthetic train/val/test samples in ChatSR's JSON format",
             _generate_arguments, _generate),
+    Command("train", "train or fine-tune a chatsr model (FSDP under torchrun)",
+            _train_arguments, _train),
 ]
 
 
