@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     for command in COMMANDS:
         sub = subparsers.add_parser(command.name, help=command.help, description=command.help)
         command.add_arguments(sub)
+        # also after the subcommand, where `python -m chatsr.train -v` puts it
+        sub.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="log progress details")
         sub.set_defaults(run=command.run, parser=sub)
     return parser
 

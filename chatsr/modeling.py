@@ -39,12 +39,12 @@ __all__ = ["ChatSRConfig", "ChatSRForCausalLM", "default_text_config"]
 
 
 def default_text_config(vocab_size: int, **overrides: Any) -> Qwen2Config:
-    """The default language model: a 4-layer, 256-wide Qwen2 (about 3 M parameters + embeddings).
+    """The default language model: a 4-layer, 256-wide Qwen2 (2.4 M parameters + embeddings).
 
-    Sized for CPU training at >= 100 samples/s on 2 cores (see the training docs); pass
-    ``overrides`` for another size.
+    Sized for CPU training at about 100 samples/s on 2 cores (``scripts/bench_training.py``);
+    pass ``overrides`` for another size.
     """
-    options = dict(vocab_size=vocab_size, hidden_size=256, intermediate_size=768,
+    options = dict(vocab_size=vocab_size, hidden_size=256, intermediate_size=512,
                    num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
                    max_position_embeddings=256, tie_word_embeddings=False,
                    rope_theta=10000.0, attention_dropout=0.0)

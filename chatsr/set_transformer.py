@@ -53,7 +53,7 @@ class SetEncoderConfig:
     num_heads: int = 4  # attention heads; must divide d_model
     num_inducing: int = 16  # inducing points per ISAB: attention costs O(N m), not O(N^2)
     num_isab: int = 2  # ISAB layers over the points
-    num_outputs: int = 16  # k, PMA seeds = output vectors per set (data tokens for the LM)
+    num_outputs: int = 8  # k, PMA seeds = output vectors per set (data tokens for the LM)
     output_sab: bool = True  # SAB among the k outputs after pooling, as the paper's decoder
     layer_norm: bool = True  # post-LayerNorm in every MAB, as in the paper
     dropout: float = 0.0  # on attention weights and residual branches, training only

@@ -70,7 +70,7 @@ class TrainingConfig:
     train_file: str | None = None  # samples file from `chatsr generate`; None: generate on the fly
     val_file: str | None = None  # None: a generator stream with another seed
     generator: dict[str, Any] = field(  # GeneratorConfig options for on-the-fly data
-        default_factory=lambda: {"max_vars": 3, "num_points": (10, 200)})
+        default_factory=lambda: {"max_vars": 3, "num_points": (10, 200), "fact_prob": 0.5})
     init_from: str | None = None  # a trained model directory to fine-tune
     model: dict[str, Any] = field(default_factory=dict)  # {"encoder": {...}, "text": {...}}
     freeze: tuple[str, ...] = ()  # parts kept fixed: encoder, projector, lm, embeddings

@@ -57,7 +57,7 @@ def test_output_shape_and_default_config():
     assert encoder(torch.randn(5, 20, C)).shape == (5, 3, 16)  # mask=None: all points real
     config = SetEncoderConfig()
     assert (config.max_dims, config.d_model, config.num_heads) == (10, 128, 4)
-    assert (config.num_inducing, config.num_isab, config.num_outputs) == (16, 2, 16)
+    assert (config.num_inducing, config.num_isab, config.num_outputs) == (16, 2, 8)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
