@@ -20,6 +20,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from .debugging import add_debug_arguments, run_debug
+
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
 
 
@@ -235,6 +237,8 @@ COMMANDS: list[Command] = [
             _generate_arguments, _generate),
     Command("train", "train or fine-tune a chatsr model (FSDP under torchrun)",
             _train_arguments, _train),
+    Command("debug", "one sample through a model: loss per token, first-token "
+            "probabilities, the generation step by step", add_debug_arguments, run_debug),
 ]
 
 

@@ -95,7 +95,8 @@ class FitResult:
 
 def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: int = 8,
                   maxiter: int = 1000, time_limit: float | None = 1.0,
-                  random_state: int | np.random.Generator | None = None) -> FitResult:
+                  random_state: int | np.random.Generator | None = None,
+                  initial: np.ndarray | None = None) -> FitResult:
     """Fit the constant placeholders ``C`` of ``expr`` to minimise the MSE on ``(X, y)``.
 
     BFGS with an analytic gradient runs from up to ``restarts`` starting points: all constants
@@ -120,6 +121,9 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
         for no limit. At least one evaluation always runs.
     random_state
         Seed or generator for the random starting points.
+    initial
+        Constants to start from before the others (e.g. a fit made in other units); it
+        counts as one of the ``restarts``.
 
     Returns
     -------
@@ -213,6 +217,11 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
     rng = np.random.default_rng(random_state)
     starts = [np.full(k, v) for v in FIXED_STARTS[:restarts]]
     starts += list(rng.normal(0.0, INIT_SCALE, size=(restarts - len(starts), k)))
+    if initial is not None:
+        initial = np.asarray(initial, dtype=np.float64)
+        if initial.shape != (k,) or not np.isfinite(initial).all():
+            raise ValueError(f"initial must hold {k} finite constants, got {initial!r}")
+        starts = [initial, *starts[:-1]]
     timed_out = False
     n_run = 0
     # numpy warnings off for the whole search: overflow and invalid values are expected while

@@ -1,0 +1,246 @@
+"""`ChatSRRegressor`: hand chatsr a table, get a formula (the scikit-learn contract).
+
+``fit`` rescales every column and the target by their root mean square (no shift, so a formula's
+shape, its zero crossings and its domain stay the same), lets the model propose formulas for
+the rescaled data and `chatsr.search` refine them, converts each candidate back to the user's
+units with sympy and polishes its constants there. ``equations_`` is the Pareto front of
+accuracy against complexity, and ``best_`` is chosen as PySR's ``model_selection="best"``.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> X = rng.uniform(1, 5, size=(100, 2))
+>>> y = X[:, 0] * X[:, 1]
+>>> est = ChatSRRegressor(time_budget=5, random_state=0).fit(X, y)  # doctest: +SKIP
+>>> est.sympy()  # doctest: +SKIP
+x1*x2
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import sympy
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .expressions import Expression
+from .fitting import fit_constants
+from .operators import ExpressionError
+
+__all__ = ["ChatSRRegressor"]
+
+logger = logging.getLogger(__name__)
+
+MIN_POINTS = 5
+
+
+class ChatSRRegressor(RegressorMixin, BaseEstimator):
+    """Symbolic regression with the chatsr model and a search around it.
+
+    Parameters
+    ----------
+    model
+        A model directory, a loaded ``(model, tokenizer)`` pair, or None for the shipped
+        checkpoint (loaded offline).
+    num_candidates
+        Formulas the model proposes in the first round.
+    strategy
+        How the first round is decoded: ``"sample"``, ``"beam"`` or ``"greedy"``.
+    operators, exclude
+        Operators allowed (None: all the model knows) and forbidden; enforced by the grammar.
+    time_budget
+        Seconds for the search after the first round.
+    max_length
+        Most tokens in a formula (preorder).
+    max_points
+        Points the model reads (a random subset of larger data); the fit uses all of them.
+    model_selection
+        ``"best"`` (highest score within 1.5x the lowest loss, as PySR), ``"accuracy"`` or
+        ``"score"``.
+    random_state
+        Seed for decoding, point subsets and constant fitting.
+    """
+
+    def __init__(self, model: str | Path | tuple | None = None, *, num_candidates: int = 64,
+                 strategy: Literal["sample", "beam", "greedy"] = "sample",
+                 operators: Sequence[str] | None = None, exclude: Sequence[str] = (),
+                 time_budget: float = 10.0, max_length: int = 20, max_points: int = 200,
+                 model_selection: Literal["best", "accuracy", "score"] = "best",
+                 random_state: int | None = None):
+        self.model = model
+        self.num_candidates = num_candidates
+        self.strategy = strategy
+        self.operators = operators
+        self.exclude = exclude
+        self.time_budget = time_budget
+        self.max_length = max_length
+        self.max_points = max_points
+        self.model_selection = model_selection
+        self.random_state = random_state
+
+    # fitting -----------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, *, variable_names: Sequence[str] | None = None,
+            prompt: str | None = None) -> ChatSRRegressor:
+        """Find formulas for ``y`` as a function of the columns of ``X``; returns ``self``.
+
+        ``X`` is an array (n, d) or a DataFrame (its column names become the variable names);
+        ``prompt`` is a sentence of context for the model's text channel, e.g. "x1 is a
+        temperature in kelvin" or "the formula contains sin".
+        """
+        start = time.perf_counter()
+        names = _column_names(X, variable_names)
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        model, tokenizer = self._model()
+        _check_problem(X, y, max_dims=model.config.max_dims)
+        self.variable_names_ = names or [f"x{i}" for i in range(1, X.shape[1] + 1)]
+        if len(self.variable_names_) != X.shape[1]:
+            raise ValueError(f"variable_names has {len(self.variable_names_)} names for "
+                             f"{X.shape[1]} columns")
+        rng = np.random.default_rng(self.random_state)
+        x_scale = np.sqrt(np.mean(X * X, axis=0))  # (d,) > 0: constant-zero columns rejected
+        y_scale = float(np.sqrt(np.mean(y * y)))
+        Xs, ys = X / x_scale, y / y_scale
+        proposer = self._proposer(model, tokenizer, Xs, ys, prompt, rng)
+        from .search import search
+
+        found = search(proposer, Xs, ys, time_budget=self.time_budget,
+                       num_candidates=self.num_candidates, random_state=rng)
+        rows = [self._in_user_units(eq, X, y, x_scale, y_scale, rng) for eq in found[:200]]
+        rows = [row for row in rows if row is not None]
+        if not rows:
+            raise RuntimeError("no candidate formula could be evaluated on these data")
+        self._set_results(pd.DataFrame(rows))
+        self.fit_time_ = time.perf_counter() - start
+        return self
+
+    def _model(self) -> tuple[Any, Any]:
+        from .pretrained import load_pretrained
+
+        if isinstance(self.model, tuple):
+            return self.model
+        return load_pretrained(self.model)
+
+    def _proposer(self, model, tokenizer, Xs: np.ndarray, ys: np.ndarray, prompt: str | None,
+                  rng: np.random.Generator):
+        from .decoding import propose
+        from .processing import ChatSRProcessor, pack_points
+
+        processor = ChatSRProcessor.for_model(tokenizer, model)
+        keep = np.arange(len(ys))
+        if len(keep) > self.max_points:
+            keep = np.sort(rng.choice(len(ys), self.max_points, replace=False))
+        points = pack_points(Xs[keep], ys[keep], model.config.max_dims)
+        options = dict(prompt=prompt, max_length=self.max_length, num_variables=Xs.shape[1],
+                       operators=self.operators, exclude=self.exclude)
+
+        def proposer(prefix: tuple[str, ...], n: int, seed: int) -> list[tuple[str, ...]]:
+            strategy = self.strategy if not prefix else "sample"
+            candidates = propose(model, processor, points, strategy=strategy,
+                                 num_candidates=n, prefix=prefix, seed=seed, **options)
+            return [c.tokens for c in candidates]
+
+        return proposer
+
+    def _in_user_units(self, equation, X: np.ndarray, y: np.ndarray, x_scale: np.ndarray,
+                       y_scale: float, rng: np.random.Generator) -> dict[str, Any] | None:
+        """A candidate for rescaled data, rewritten for the original units and re-polished."""
+        expr = equation.expression
+        symbols = sympy.symbols(f"x1:{X.shape[1] + 1}", real=True)
+        formula = expr.to_sympy() * y_scale
+        formula = formula.subs({s: s / k for s, k in zip(symbols, x_scale, strict=True)},
+                               simultaneous=True)
+        try:
+            user = Expression.from_sympy(formula)
+        except (ExpressionError, ValueError):
+            return None
+        initial = None if user.constants is None else np.asarray(user.constants)
+        with np.errstate(all="ignore"):
+            fit = fit_constants(user, X, y, restarts=2, time_limit=0.2, random_state=rng,
+                                initial=initial)
+        if not np.isfinite(fit.mse):
+            return None
+        return {"complexity": fit.expression.complexity, "loss": fit.mse, "r2": fit.r2,
+                "equation": fit.expression.to_sympy(variable_names=self.variable_names_),
+                "expression": fit.expression, "source": equation.source}
+
+    def _set_results(self, table: pd.DataFrame) -> None:
+        from .selection import pareto_front, select_best
+
+        self.equations_ = pareto_front(table).reset_index(drop=True)
+        best = select_best(self.equations_, self.model_selection)
+        self.best_ = self.equations_.loc[best] if not isinstance(best, pd.Series) else best
+        self.expression_ = self.best_["expression"]
+
+    # using the result ------------------------------------------------------------------------
+    def predict(self, X: Any) -> np.ndarray:
+        """The best formula evaluated on ``X`` (same columns as in ``fit``)."""
+        check_is_fitted(self, "expression_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(self.expression_(X), (X.shape[0],)).astype(np.float64)
+
+    def _expression(self, index: int | None) -> Expression:
+        check_is_fitted(self, "expression_")
+        if index is None:
+            return self.expression_
+        return self.equations_.loc[index, "expression"]
+
+    def sympy(self, index: int | None = None) -> sympy.Expr:
+        """The best formula (or row ``index`` of ``equations_``) with the variable names."""
+        return self._expression(index).to_sympy(variable_names=self.variable_names_)
+
+    def latex(self, index: int | None = None) -> str:
+        """LaTeX of the best formula (or row ``index`` of ``equations_``)."""
+        return sympy.latex(self.sympy(index))
+
+    def numpy(self, index: int | None = None):
+        """A function ``f(X) -> y`` for arrays (n, d), fast (compiled once)."""
+        from .export import to_numpy
+
+        return to_numpy(self._expression(index), self.variable_names_)
+
+    def pytorch(self, index: int | None = None):
+        """A ``torch.nn.Module`` computing the formula, its constants as parameters."""
+        from .export import to_torch
+
+        return to_torch(self._expression(index), self.variable_names_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+def _column_names(X: Any, names: Sequence[str] | None) -> list[str] | None:
+    if names is not None:
+        names = [str(n) for n in names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variable_names must be distinct, got {names}")
+        return names
+    if isinstance(X, pd.DataFrame):
+        bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        if bad:
+            raise ValueError(f"column(s) {bad} of X are not numeric; convert or drop them")
+        return [str(c) for c in X.columns]
+    return None
+
+
+def _check_problem(X: np.ndarray, y: np.ndarray, *, max_dims: int) -> None:
+    """Errors that name the problem, for what validate_data lets through."""
+    if X.shape[0] < MIN_POINTS:
+        raise ValueError(f"got {X.shape[0]} points; symbolic regression needs at least "
+                         f"{MIN_POINTS}")
+    if X.shape[1] > max_dims:
+        raise ValueError(f"X has {X.shape[1]} columns but the model reads at most {max_dims}; "
+                         f"select the relevant variables first")
+    if np.ptp(y) == 0:
+        raise ValueError(f"y is constant ({y[0]!r}): there is no formula to find")
+    zero = [i + 1 for i in range(X.shape[1]) if not X[:, i].any()]
+    if zero:
+        raise ValueError(f"column(s) x{zero} of X are all zero; drop them")

@@ -1,0 +1,184 @@
+"""Search around the model: fit every proposal, then improve on the best within a time budget.
+
+One-shot decoding gives a small model one chance per candidate. The search treats the model as
+a policy instead and spends the rest of the budget near the best candidates found so far:
+
+* **resampling from prefixes** (the model's own moves): cut a good candidate at the root of one
+  of its subtrees and let the model write new completions of that prefix, so the part of the
+  formula that already fits is kept and the rest is redrawn given the data;
+* **mutations** (no model needed): replace a subtree by a constant or a variable, wrap the
+  formula in ``C * f + C`` (an affine wrapper real data often need: units, offsets).
+
+Every candidate's constants are fitted by BFGS (`chatsr.fitting`), skeletons are de-duplicated,
+and candidates are ranked by a reward that trades accuracy for size, as TPSR's does:
+``1 / (1 + sqrt(NMSE)) - COMPLEXITY_COST * complexity``. The search stops early when a formula
+reproduces the data exactly.
+
+>>> import numpy as np
+>>> X = np.linspace(0.5, 3.0, 40).reshape(-1, 1)
+>>> y = 2.0 * X[:, 0] ** 2 + 1.0
+>>> proposals = lambda prefix, n, seed: [("<|math_pow2|>", "<|math_x1|>")]
+>>> found = search(proposals, X, y, time_budget=2.0, num_candidates=1, random_state=0)
+>>> found[0].expression.infix()
+'2.0*x1**2 + 1.0'
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .expressions import Expression
+from .fitting import FitResult, fit_constants
+from .generator import skeleton_key
+from .operators import CONSTANT, ExpressionError, arity, canonical_name, math_token
+
+__all__ = ["Equation", "Proposer", "search"]
+
+logger = logging.getLogger(__name__)
+
+# Proposer(prefix, number, seed) -> token sequences; the prefix is () for fresh proposals
+Proposer = Callable[[tuple[str, ...], int, int], Sequence[Sequence[str]]]
+COMPLEXITY_COST = 0.002  # reward lost per node: 10 nodes cost as much as NMSE 1e-4 → 0
+EXACT_R2 = 1.0 - 1e-10  # a formula this accurate on noise-free data cannot be improved
+C_TOKEN = math_token(CONSTANT)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """A fitted candidate: its skeleton (preorder tokens with ``C``), fit and origin."""
+
+    skeleton: tuple[str, ...]
+    fit: FitResult
+    source: str  # "model", "prefix", "mutation" or "affine"
+    nmse: float  # MSE / var(y): the accuracy the reward uses
+
+    @property
+    def expression(self) -> Expression:
+        """The formula with its fitted constants."""
+        return self.fit.expression
+
+    @property
+    def complexity(self) -> int:
+        return self.fit.expression.complexity
+
+    @property
+    def reward(self) -> float:
+        return 1.0 / (1.0 + float(np.sqrt(self.nmse))) - COMPLEXITY_COST * self.complexity
+
+
+def subtree_spans(tokens: Sequence[str]) -> list[tuple[int, int]]:
+    """``(start, end)`` of every subtree of a preorder sequence, in preorder.
+
+    >>> subtree_spans(["add", "x1", "sin", "x2"])
+    [(0, 4), (1, 2), (2, 4), (3, 4)]
+    """
+    arities = [arity(canonical_name(t)) for t in tokens]
+    spans = []
+    for start in range(len(tokens)):
+        need, end = 1, start
+        while need:
+            need += arities[end] - 1
+            end += 1
+        spans.append((start, end))
+    return spans
+
+
+class _Pool:
+    """Fitted candidates, keyed by canonical skeleton, with a shared deadline."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, deadline: float, fit_time: float,
+                 rng: np.random.Generator):
+        self.X, self.y, self.deadline, self.fit_time, self.rng = X, y, deadline, fit_time, rng
+        self.scale = float(np.var(y))
+        self.equations: dict[str, Equation] = {}
+        self.seen: set[str] = set()
+
+    def add(self, tokens: Sequence[str], source: str) -> Equation | None:
+        if time.perf_counter() > self.deadline:
+            return None
+        try:
+            expr = Expression.parse(list(tokens))
+            key = skeleton_key(expr)
+        except (ExpressionError, ValueError):
+            return None
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        if expr.n_constants > 12:  # BFGS over so many constants is slow and rarely right
+            return None
+        fit = fit_constants(expr, self.X, self.y, restarts=4, time_limit=self.fit_time,
+                            random_state=self.rng)
+        if not np.isfinite(fit.mse):
+            return None
+        nmse = fit.mse / self.scale if self.scale > 0 else fit.mse
+        equation = Equation(tuple(expr.to_tokens()), fit, source, nmse)
+        self.equations[key] = equation
+        return equation
+
+    def ranked(self) -> list[Equation]:
+        return sorted(self.equations.values(), key=lambda e: -e.reward)
+
+    def solved(self) -> bool:
+        return any(e.fit.r2 >= EXACT_R2 for e in self.equations.values())
+
+
+def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Generator
+               ) -> list[tuple[tuple[str, ...], str]]:
+    spans = subtree_spans(skeleton)
+    out = [((math_token("add"), C_TOKEN, math_token("mul"), C_TOKEN, *skeleton), "affine"),
+           ((math_token("mul"), C_TOKEN, *skeleton), "affine")]
+    for start, end in [spans[i] for i in rng.permutation(len(spans))[:3]]:
+        leaf = C_TOKEN if rng.random() < 0.5 else math_token(f"x{rng.integers(num_variables) + 1}")
+        out.append(((*skeleton[:start], leaf, *skeleton[end:]), "mutation"))
+    return out
+
+
+def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *, time_budget: float = 10.0,
+           num_candidates: int = 64, num_parents: int = 4, resamples: int = 8,
+           random_state: int | np.random.Generator | None = None) -> list[Equation]:
+    """Fit the model's proposals for ``X``, ``y`` and refine the best until the budget ends.
+
+    Parameters
+    ----------
+    propose
+        ``propose(prefix, n, seed)`` returns up to ``n`` preorder token sequences starting with
+        ``prefix`` (see `chatsr.decoding.propose`).
+    time_budget
+        Seconds for the whole search; the first round of proposals is always fitted.
+    num_candidates
+        Proposals in the first round.
+    num_parents, resamples
+        Each later round resamples ``resamples`` completions from a prefix of each of the
+        ``num_parents`` best candidates, and mutates them.
+
+    Returns the fitted candidates, best reward first.
+    """
+    if time_budget <= 0:
+        raise ValueError(f"time_budget must be positive (seconds), got {time_budget!r}")
+    rng = np.random.default_rng(random_state)
+    start = time.perf_counter()
+    pool = _Pool(X, y, deadline=start + time_budget, fit_time=max(0.05, time_budget / 50),
+                 rng=rng)
+    pool.deadline = float("inf")  # the first round is fitted whatever the budget
+    for tokens in propose((), num_candidates, int(rng.integers(2**31))):
+        pool.add(tokens, "model")
+    pool.deadline = start + time_budget
+    num_variables = X.shape[1]
+    rounds = 0
+    while time.perf_counter() < pool.deadline and pool.equations and not pool.solved():
+        rounds += 1
+        for parent in pool.ranked()[:num_parents]:
+            for tokens, source in _mutations(parent.skeleton, num_variables, rng):
+                pool.add(tokens, source)
+            spans = subtree_spans(parent.skeleton)
+            cut = spans[rng.integers(1, len(spans))][0] if len(spans) > 1 else 0
+            for tokens in propose(parent.skeleton[:cut], resamples, int(rng.integers(2**31))):
+                pool.add(tokens, "prefix")
+    logger.info("search: %d candidates fitted in %d rounds, %.1f s", len(pool.equations),
+                rounds, time.perf_counter() - start)
+    return pool.ranked()

@@ -1,0 +1,77 @@
+"""The search around the model, with stand-in proposers (no network needed)."""
+
+import time
+
+import numpy as np
+import pytest
+
+from chatsr.expressions import Expression
+from chatsr.operators import math_token
+from chatsr.search import search, subtree_spans
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    return tuple(Expression.parse(text).to_tokens())
+
+
+def test_subtree_spans_cover_every_subtree():
+    spans = subtree_spans(tokens("* C pow x1 C"))
+    assert spans == [(0, 5), (1, 2), (2, 5), (3, 4), (4, 5)]
+
+
+def test_affine_wrapper_finds_offset_and_scale():
+    X = np.linspace(-2, 2, 50).reshape(-1, 1)
+    y = 3.0 * np.sin(X[:, 0]) - 0.5
+    found = search(lambda prefix, n, seed: [tokens("sin x1")], X, y, time_budget=3,
+                   num_candidates=1, random_state=0)
+    assert found[0].fit.r2 > 1 - 1e-10
+    assert found[0].source == "affine"
+
+
+def test_prefix_resampling_uses_the_proposer_with_prefixes():
+    X = np.random.default_rng(0).uniform(1, 3, size=(60, 2))
+    y = X[:, 0] * X[:, 1]
+    calls = []
+
+    def proposer(prefix, n, seed):
+        calls.append(prefix)
+        if not prefix:
+            return [tokens("* x1 x1")]
+        completed = list(prefix)  # the "model" completes any prefix with x2 leaves
+        while True:
+            try:
+                Expression.parse(completed)
+                return [tuple(completed)]
+            except ValueError:
+                completed.append(math_token("x2"))
+
+    found = search(proposer, X, y, time_budget=5, num_candidates=1, random_state=1)
+    assert any(calls[1:]), "later rounds resample from prefixes"
+    assert found[0].fit.r2 > 1 - 1e-10
+    assert Expression.parse(list(found[0].skeleton)).infix() in ("x1*x2", "x2*x1")
+
+
+def test_budget_is_respected_and_results_are_ranked():
+    X = np.random.default_rng(0).uniform(-1, 1, size=(40, 1))
+    y = np.exp(X[:, 0]) + np.sin(3 * X[:, 0])  # hard for these proposals: never solved
+    start = time.perf_counter()
+    found = search(lambda prefix, n, seed: [tokens("x1"), tokens("cos x1"), (*prefix,
+                   *tokens("x1"))] if not prefix or len(prefix) < 3 else [], X, y,
+                   time_budget=1.0, num_candidates=3, random_state=0)
+    assert time.perf_counter() - start < 2.5
+    rewards = [e.reward for e in found]
+    assert rewards == sorted(rewards, reverse=True)
+    assert len({e.skeleton for e in found}) == len(found)
+
+
+def test_invalid_proposals_are_dropped_not_fatal():
+    X = np.linspace(0.1, 2, 30).reshape(-1, 1)
+    y = np.log(X[:, 0])
+    found = search(lambda prefix, n, seed: [("<|math_add|>",), ("nonsense",), tokens("log x1")],
+                   X, y, time_budget=1, num_candidates=3, random_state=0)
+    assert found[0].fit.r2 > 1 - 1e-10
+
+
+def test_bad_budget():
+    with pytest.raises(ValueError, match="time_budget must be positive"):
+        search(lambda *a: [], np.ones((5, 1)), np.arange(5.0), time_budget=0)
