@@ -4,7 +4,7 @@ Each :class:`Benchmark` holds a formula, the sampling range of each variable and
 points. Formulas are sympy text in ``x1, x2, …``; Feynman equations also keep their physical
 variable names and their published formula, so a result can be shown in the physicist's
 notation. The generator removes every one of these skeletons from its training data
-(:func:`chatsr.generator.skeleton_key`), and the benchmark runner samples them here.
+(:func:`chatsr.skeletons.skeleton_key`), and the benchmark runner samples them here.
 
 Ranges are the published ones: Nguyen (Uy et al. 2011) as listed in SPEC.md, Feynman from the
 AI Feynman table (Udrescu & Tegmark 2020, ``FeynmanEquations.csv``), which SRBench also uses.

@@ -327,10 +327,14 @@ def _from_sympy(e: sympy.Basic, variables: dict[str, int], names: list[str], val
         else:
             raise ExpressionError(f"unknown symbol {e.name!r}: use x1, x2, … (or pass "
                                   "variable_names) and c0, c1, … for constants")
-    elif e.has(sympy.zoo, sympy.oo, sympy.nan):
+    elif e.has(sympy.zoo, sympy.oo, sympy.nan) or e.atoms(sympy.AccumBounds):
         raise ExpressionError(f"cannot convert {e}: it is not finite (a division by zero?)")
     elif e.is_number:  # any numeric subtree (2, 0.5, 4*pi, sqrt(2)) is one leaf
-        value = complex(e.evalf())
+        try:
+            value = complex(e.evalf())
+        except OverflowError:  # exp(exp(exp(5))): beyond float64
+            raise ExpressionError(f"cannot convert {e}: it is not finite (beyond float64)"
+                                  ) from None
         if value.imag != 0:
             raise ExpressionError(f"cannot convert {e}: it is not a real number")
         if e.is_Integer and abs(int(e)) in INTEGER_CONSTANTS:

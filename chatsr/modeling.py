@@ -102,9 +102,9 @@ class ChatSRConfig(PretrainedConfig):
         return cls(encoder=encoder or SetEncoderConfig(), text_config=text, data_token_id=data_id)
 
     @classmethod
-    def tiny(cls, tokenizer: PreTrainedTokenizerBase) -> ChatSRConfig:
+    def tiny(cls, tokenizer: PreTrainedTokenizerBase, max_dims: int = 3) -> ChatSRConfig:
         """A model small enough for tests and doctests (seconds on a CPU)."""
-        encoder = SetEncoderConfig(max_dims=3, d_model=32, num_heads=2, num_inducing=4,
+        encoder = SetEncoderConfig(max_dims=max_dims, d_model=32, num_heads=2, num_inducing=4,
                                    num_isab=1, num_outputs=4)
         return cls.for_tokenizer(tokenizer, encoder, hidden_size=32, intermediate_size=64,
                                  num_hidden_layers=1, num_attention_heads=2,
@@ -131,6 +131,16 @@ class ChatSRForCausalLM(PreTrainedModel):
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
         self.post_init()
 
+    def _init_weights(self, module: nn.Module) -> None:
+        # HF's N(0, 0.02) suits LM layers, not a set encoder trained from scratch: it shrinks
+        # every encoder layer ~10x and the encoded points hardly differ between point sets
+        # (logits moved by ~1e-6). The encoder keeps PyTorch's initialisation, as it was built.
+        if any(module is m for m in self.data_encoder.modules()):
+            if isinstance(module, nn.Linear | nn.LayerNorm):
+                module.reset_parameters()
+            return
+        super()._init_weights(module)
+
     # the LM's embeddings are the model's: resize_token_embeddings and extend_tokenizer use them
     def get_input_embeddings(self) -> nn.Module:
         return self.language_model.get_input_embeddings()
@@ -154,7 +164,7 @@ class ChatSRForCausalLM(PreTrainedModel):
             if counts.any():
                 raise ValueError(f"the prompt holds {DATA} tokens but no points were given")
             return embeds
-        if points.shape[0] != input_ids.shape[0]:
+        if points.ndim == 3 and points.shape[0] != input_ids.shape[0]:  # else the encoder says
             raise ValueError(f"got {points.shape[0]} point sets for {input_ids.shape[0]} prompts")
         k = self.config.num_data_tokens
         if (counts != k).any():

@@ -29,9 +29,15 @@ import sympy
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .decoding import propose
+from .export import to_numpy, to_torch
 from .expressions import Expression
 from .fitting import fit_constants
 from .operators import ExpressionError
+from .pretrained import load_pretrained
+from .processing import ChatSRProcessor, pack_points
+from .search import search
+from .selection import pareto_front, select_best
 
 __all__ = ["ChatSRRegressor"]
 
@@ -107,11 +113,14 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         y_scale = float(np.sqrt(np.mean(y * y)))
         Xs, ys = X / x_scale, y / y_scale
         proposer = self._proposer(model, tokenizer, Xs, ys, prompt, rng)
-        from .search import search
-
         found = search(proposer, Xs, ys, time_budget=self.time_budget,
                        num_candidates=self.num_candidates, random_state=rng)
-        rows = [self._in_user_units(eq, X, y, x_scale, y_scale, rng) for eq in found[:200]]
+        # the front in rescaled units is the front in the user's (the loss scales by y_scale²)
+        front = pareto_front(pd.DataFrame({"complexity": [e.complexity for e in found],
+                                           "loss": [e.fit.mse for e in found],
+                                           "candidate": found}))
+        rows = [self._in_user_units(eq, X, y, x_scale, y_scale, rng)
+                for eq in front["candidate"]]
         rows = [row for row in rows if row is not None]
         if not rows:
             raise RuntimeError("no candidate formula could be evaluated on these data")
@@ -120,17 +129,12 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _model(self) -> tuple[Any, Any]:
-        from .pretrained import load_pretrained
-
         if isinstance(self.model, tuple):
             return self.model
         return load_pretrained(self.model)
 
     def _proposer(self, model, tokenizer, Xs: np.ndarray, ys: np.ndarray, prompt: str | None,
                   rng: np.random.Generator):
-        from .decoding import propose
-        from .processing import ChatSRProcessor, pack_points
-
         processor = ChatSRProcessor.for_model(tokenizer, model)
         keep = np.arange(len(ys))
         if len(keep) > self.max_points:
@@ -141,8 +145,13 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
         def proposer(prefix: tuple[str, ...], n: int, seed: int) -> list[tuple[str, ...]]:
             strategy = self.strategy if not prefix else "sample"
-            candidates = propose(model, processor, points, strategy=strategy,
-                                 num_candidates=n, prefix=prefix, seed=seed, **options)
+            try:
+                candidates = propose(model, processor, points, strategy=strategy,
+                                     num_candidates=n, prefix=prefix, seed=seed, **options)
+            except ValueError:  # a prefix of a mutated parent that the grammar cannot finish
+                if not prefix:
+                    raise
+                return []
             return [c.tokens for c in candidates]
 
         return proposer
@@ -170,11 +179,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                 "expression": fit.expression, "source": equation.source}
 
     def _set_results(self, table: pd.DataFrame) -> None:
-        from .selection import pareto_front, select_best
-
         self.equations_ = pareto_front(table).reset_index(drop=True)
-        best = select_best(self.equations_, self.model_selection)
-        self.best_ = self.equations_.loc[best] if not isinstance(best, pd.Series) else best
+        self.best_ = select_best(self.equations_, self.model_selection)
         self.expression_ = self.best_["expression"]
 
     # using the result ------------------------------------------------------------------------
@@ -201,14 +207,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
     def numpy(self, index: int | None = None):
         """A function ``f(X) -> y`` for arrays (n, d), fast (compiled once)."""
-        from .export import to_numpy
-
         return to_numpy(self._expression(index), self.variable_names_)
 
     def pytorch(self, index: int | None = None):
         """A ``torch.nn.Module`` computing the formula, its constants as parameters."""
-        from .export import to_torch
-
         return to_torch(self._expression(index), self.variable_names_)
 
     def __sklearn_tags__(self):
@@ -234,7 +236,7 @@ def _column_names(X: Any, names: Sequence[str] | None) -> list[str] | None:
 def _check_problem(X: np.ndarray, y: np.ndarray, *, max_dims: int) -> None:
     """Errors that name the problem, for what validate_data lets through."""
     if X.shape[0] < MIN_POINTS:
-        raise ValueError(f"got {X.shape[0]} points; symbolic regression needs at least "
+        raise ValueError(f"got {X.shape[0]} sample(s); symbolic regression needs at least "
                          f"{MIN_POINTS}")
     if X.shape[1] > max_dims:
         raise ValueError(f"X has {X.shape[1]} columns but the model reads at most {max_dims}; "

@@ -34,8 +34,8 @@ import numpy as np
 
 from .expressions import Expression
 from .fitting import FitResult, fit_constants
-from .generator import skeleton_key
 from .operators import CONSTANT, ExpressionError, arity, canonical_name, math_token
+from .skeletons import skeleton_key
 
 __all__ = ["Equation", "Proposer", "search"]
 

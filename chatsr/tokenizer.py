@@ -155,14 +155,17 @@ def extend_tokenizer(tokenizer: PreTrainedTokenizerBase, model: PreTrainedModel 
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if model is not None:
-        _fit_embeddings(model, len(tokenizer))
+        _fit_embeddings(model, len(tokenizer), known=len(tokenizer) - added)
     if added:
         logger.info("added %d tokens; vocabulary size %d", added, len(tokenizer))
     return added
 
 
-def _fit_embeddings(model: PreTrainedModel, size: int) -> None:
-    """Untie, then resize the embeddings of ``model`` to ``size`` rows (no-op when they fit)."""
+def _fit_embeddings(model: PreTrainedModel, size: int, *, known: int) -> None:
+    """Untie, then resize the embeddings of ``model`` to ``size`` rows (no-op when they fit).
+
+    Rows from ``known`` on belong to the tokens just added and are mean-initialised.
+    """
     text_config = model.config.get_text_config()
     inputs, outputs = model.get_input_embeddings(), model.get_output_embeddings()
     if outputs is None:
@@ -172,6 +175,11 @@ def _fit_embeddings(model: PreTrainedModel, size: int) -> None:
         outputs.weight = nn.Parameter(inputs.weight.detach().clone())
         text_config.tie_word_embeddings = False
         model.config.tie_word_embeddings = False
+    if known < size and inputs.weight.shape[0] > known:
+        # a padded vocabulary (Qwen2.5: 151936 rows for 151665 tokens) already has rows for the
+        # new ids, holding leftovers: drop them so that mean resizing initialises them
+        model.resize_token_embeddings(known)
+        inputs, outputs = model.get_input_embeddings(), model.get_output_embeddings()
     if inputs.weight.shape[0] != size or outputs.weight.shape[0] != size:
         model.resize_token_embeddings(size, mean_resizing=True)
 

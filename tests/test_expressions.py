@@ -63,7 +63,11 @@ def test_skeleton_round_trip_keeps_placeholders(names):
     assume(not skeleton.has(sympy.zoo, sympy.oo, sympy.nan))  # x1/acos(1): not a function
     try:
         back = Expression.from_sympy(skeleton)
-    except ExpressionError as error:  # a numeric subtree like acos(2): NaN in numpy as well
+    except ExpressionError as error:
+        # sympy folded a numeric subtree into a limit (atan(1/acos(1)) -> AccumBounds) or a
+        # number beyond float64: no function to compare with
+        assume("not finite" not in str(error))
+        # a numeric subtree like acos(2): NaN in numpy as well
         assert "not a real number" in str(error)
         expr = Expression(names)
         # 1.7, not 1: numpy's 1**nan is 1

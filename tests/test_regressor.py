@@ -1,0 +1,124 @@
+"""ChatSRRegressor: the scikit-learn contract, results, exports and bad input (tiny model)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import sympy
+import torch
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.regressor import ChatSRRegressor
+from chatsr.tokenizer import load_tokenizer
+
+
+def tiny_model(max_dims: int = 3):
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer()
+    return ChatSRForCausalLM(ChatSRConfig.tiny(tokenizer, max_dims)).eval(), tokenizer
+
+
+TINY = tiny_model()
+WIDE = tiny_model(max_dims=10)  # sklearn's checks use up to 10 columns
+
+
+def make(**options) -> ChatSRRegressor:
+    values = dict(model=TINY, num_candidates=8, time_budget=1.0, random_state=0)
+    return ChatSRRegressor(**(values | options))
+
+
+# Checks that cannot apply, and why.
+EXPECTED_FAILED = {
+    # a formula search is not an interpolator: y = random noise has no short exact formula
+    "check_regressors_train": "random targets have no formula to find; R² is not > 0.5",
+    "check_regressor_data_not_an_array": "searches explore differently for int and float "
+                                         "targets within the same budget",
+    # joblib.hash(copy.deepcopy(module)) != joblib.hash(module) for an unchanged torch module;
+    # test_fit_leaves_the_model_unchanged checks the parameters and state instead
+    "check_estimators_overwrite_params": "a deep copy of a torch model hashes differently",
+}
+
+
+@parametrize_with_checks([make(model=WIDE, time_budget=0.2, num_candidates=4)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILED)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_fit_returns_self_and_finds_an_affine_law():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 10, size=(60, 1))
+    y = 3.0 * X[:, 0] + 2.0
+    est = make()
+    assert est.fit(X, y) is est
+    assert est.score(X, y) > 0.999999
+    table = est.equations_
+    assert {"complexity", "loss", "r2", "score", "equation"} <= set(table.columns)
+    assert table["complexity"].is_monotonic_increasing
+    assert table["loss"].is_monotonic_decreasing
+    assert est.best_["loss"] <= 1.5 * table["loss"].min() or est.model_selection != "best"
+    assert est.predict(X).shape == (60,)
+
+
+def test_fit_leaves_the_model_unchanged():
+    model, _ = WIDE
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    X = np.random.default_rng(2).uniform(1, 2, size=(30, 2))
+    make(model=WIDE).fit(X, X[:, 0] * X[:, 1])
+    assert not model.training
+    after = model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_variable_names_from_dataframe_and_exports():
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"a": rng.uniform(1, 4, 50), "b": rng.uniform(1, 4, 50)})
+    y = 2.0 * frame["a"].to_numpy() + 0.5
+    est = make().fit(frame, y)
+    formula = est.sympy()
+    assert {s.name for s in formula.free_symbols} <= {"a", "b"}
+    assert est.latex() == sympy.latex(formula)
+    X = frame.to_numpy()
+    np.testing.assert_allclose(est.numpy()(X), est.predict(frame), rtol=1e-10)
+    torch_out = est.pytorch()(torch.tensor(X, dtype=torch.float64)).detach().numpy()
+    np.testing.assert_allclose(np.broadcast_to(torch_out, (50,)), est.predict(frame), rtol=1e-8)
+    est2 = make().fit(X, y, variable_names=["u", "v"])
+    assert {s.name for s in est2.sympy().free_symbols} <= {"u", "v"}
+
+
+@pytest.mark.parametrize("X, y, message", [
+    (np.ones((10, 1)), np.full(10, np.nan), "NaN"),
+    (np.array([[1.0], [np.inf], [2.0], [3.0], [4.0], [5.0]]), np.arange(6.0), "infinity"),
+    (np.ones((10, 1)), np.arange(9.0), "inconsistent numbers of samples"),
+    (np.arange(4.0).reshape(-1, 1) + 1, np.arange(4.0), "at least 5"),
+    (np.arange(10.0).reshape(-1, 1) + 1, np.full(10, 2.0), "y is constant"),
+    (np.ones((10, 0)), np.arange(10.0), "0 feature"),
+    (np.ones((10, 4)) + np.arange(10)[:, None], np.arange(10.0), "at most 3"),
+    (np.c_[np.arange(10.0) + 1, np.zeros(10)], np.arange(10.0), "all zero"),
+])
+def test_bad_input_is_a_clear_value_error(X, y, message):
+    with pytest.raises(ValueError, match=message):
+        make().fit(X, y)
+
+
+def test_non_numeric_column_is_named():
+    frame = pd.DataFrame({"t": np.arange(10.0), "label": list("abcdefghij")})
+    with pytest.raises(ValueError, match="label"):
+        make().fit(frame, np.arange(10.0))
+
+
+def test_predict_before_fit_and_wrong_columns():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        make().predict(np.ones((3, 1)))
+    est = make().fit(np.arange(1.0, 11.0).reshape(-1, 1), np.arange(10.0) * 2)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(np.ones((3, 2)))
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no chatsr model"):
+        ChatSRRegressor(model=tmp_path, time_budget=1).fit(np.ones((6, 1)) * np.arange(6)[:, None],
+                                                            np.arange(6.0))
