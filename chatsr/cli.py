@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from .bench import add_bench_arguments, run_bench
 from .debugging import add_debug_arguments, run_debug
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main"]
@@ -62,6 +63,16 @@ def _non_negative_float(text: str) -> float:
         value = -1.0
     if not value >= 0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
     return value
 
 
@@ -232,13 +243,123 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+_DIGITS = 6  # significant digits of the constants printed (--json gives them all)
+
+
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected names separated by commas, got {text!r}")
+    return names
+
+
+def _discover_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", metavar="DATA",
+                        help="a CSV file with a header row, or a shipped data set "
+                             "(chatsr.datasets: kepler)")
+    parser.add_argument("--target", help="the column to explain (default: the data set's "
+                        "target, or the last column of a CSV file)")
+    parser.add_argument("--prompt", help="context for the model, e.g. 'x1 is a temperature'"
+                        " (default: the shipped data set's prompt; '' for none)")
+    parser.add_argument("--time-budget", type=_positive_float, default=10.0,
+                        help="seconds of search after the first proposals (default: 10)")
+    parser.add_argument("--num-candidates", type=_positive_int, default=64,
+                        help="formulas the model proposes first (default: 64)")
+    parser.add_argument("--operators", type=_name_list,
+                        help="allowed operators, e.g. add,mul,sin (default: all)")
+    parser.add_argument("--exclude", type=_name_list, default=(),
+                        help="forbidden operators, e.g. exp,log")
+    parser.add_argument("--model", type=Path, help="a model directory (default: the shipped "
+                        "model)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="(default: 0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="save a fit-vs-data plot")
+
+
+def _read_table(args: argparse.Namespace):
+    """``X``, ``y`` and the default prompt named by ``args.data`` and ``args.target``."""
+    import pandas as pd
+
+    from .datasets import DATASETS
+
+    path = Path(args.data)
+    if not path.exists() and args.data in DATASETS:
+        dataset = DATASETS[args.data]
+        frame = dataset.frame().drop(columns=dataset.labels)
+        target, prompt = args.target or dataset.target, dataset.prompt
+    elif path.exists():
+        frame = pd.read_csv(path, comment="#")
+        target, prompt = args.target or frame.columns[-1], None
+        labels = [c for c in frame.columns if c != target
+                  and not pd.api.types.is_numeric_dtype(frame[c])]
+        if labels:
+            print(f"chatsr discover: ignoring non-numeric column(s) {labels}", file=sys.stderr)
+            frame = frame.drop(columns=labels)
+    else:
+        raise ValueError(f"{args.data}: no such file, nor a shipped data set "
+                         f"({', '.join(DATASETS)})")
+    if target not in frame.columns:
+        raise ValueError(f"no column {target!r} in {args.data}; columns: {list(frame.columns)}")
+    prompt = prompt if args.prompt is None else (args.prompt or None)
+    return frame.drop(columns=[target]), frame[target], prompt
+
+
+def _discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import json
+
+    import sympy
+
+    from .regressor import ChatSRRegressor
+
+    try:
+        X, y, prompt = _read_table(args)
+        est = ChatSRRegressor(args.model, num_candidates=args.num_candidates,
+                              operators=args.operators, exclude=args.exclude,
+                              time_budget=args.time_budget, random_state=args.seed)
+        est.fit(X, y, prompt=prompt)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"chatsr discover: error: {error}", file=sys.stderr)
+        return 2
+    table = est.equations_[["complexity", "loss", "r2", "score", "equation"]]
+    best = est.best_
+    if args.json:
+        rows = [{"complexity": int(r.complexity), "loss": float(r.loss), "r2": float(r.r2),
+                 "score": float(r.score), "equation": str(r.equation),
+                 "latex": sympy.latex(r.equation)} for r in table.itertuples()]
+        print(json.dumps({"data": args.data, "target": y.name, "variables": list(X.columns),
+                          "prompt": prompt, "best": rows[int(best.name)], "equations": rows,
+                          "fit_time": est.fit_time_}, indent=2))
+    else:
+        shown = table.assign(equation=[e.evalf(_DIGITS) for e in table["equation"]])
+        print(f"{y.name} = {best['equation'].evalf(_DIGITS)}")
+        print(f"R² = {best['r2']:.6f}, MSE = {best['loss']:.4g}, complexity {best['complexity']}"
+              f", found in {est.fit_time_:.1f} s")
+        print("\nPareto front (accuracy against complexity):")
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from .plots import plot_fit
+
+        ax = plot_fit(est, X, y)
+        ax.figure.savefig(args.plot, dpi=120, bbox_inches="tight")
+        if not args.json:
+            print(f"plot: {args.plot}")
+    return 0
+
+
 COMMANDS: list[Command] = [
     Command("generate", "write synthetic train/val/test samples in ChatSR's JSON format",
             _generate_arguments, _generate),
     Command("train", "train or fine-tune a chatsr model (FSDP under torchrun)",
             _train_arguments, _train),
+    Command("discover", "find a formula for a column of a CSV file (or a shipped data set)",
+            _discover_arguments, _discover),
     Command("debug", "one sample through a model: loss per token, first-token "
             "probabilities, the generation step by step", add_debug_arguments, run_debug),
+    Command("bench", "benchmark chatsr and gplearn on Nguyen and AI-Feynman problems: "
+            "R², symbolic recovery, fit time", add_bench_arguments, run_bench),
 ]
 
 

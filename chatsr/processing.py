@@ -28,10 +28,26 @@ from .operators import math_token
 from .samples import DATA, REFERENCE_REQUEST
 
 __all__ = ["ANSWER_MARKER", "DEFAULT_PROMPT", "IGNORE_INDEX", "ChatSRProcessor", "answer_tokens",
-           "pack_points"]
+           "pack_points", "user_prompt"]
 
 ANSWER_MARKER = "\nFormula:"
 DEFAULT_PROMPT = f"{DATA}\n{REFERENCE_REQUEST}"
+
+
+def user_prompt(context: str | None) -> str:
+    """The model's prompt for a user's sentence of context (None: `DEFAULT_PROMPT`).
+
+    The context follows the request, where training put its facts (`chatsr.samples`); a
+    context that already holds ``<data>`` is taken as the whole prompt.
+
+    >>> user_prompt("It contains sin.")
+    '<data>\\nPlease derive the expression that fits these data. It contains sin.'
+    """
+    if context is None or not context.strip():
+        return DEFAULT_PROMPT
+    if DATA in context:
+        return context
+    return f"{DEFAULT_PROMPT} {context.strip()}"
 IGNORE_INDEX = -100  # the label of tokens the loss skips (HF's convention)
 
 

@@ -33,9 +33,9 @@ from .decoding import propose
 from .export import to_numpy, to_torch
 from .expressions import Expression
 from .fitting import fit_constants
-from .operators import ExpressionError
+from .operators import OPERATORS, ExpressionError, canonical_name
 from .pretrained import load_pretrained
-from .processing import ChatSRProcessor, pack_points
+from .processing import ChatSRProcessor, pack_points, user_prompt
 from .search import search
 from .selection import pareto_front, select_best
 
@@ -61,7 +61,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
     operators, exclude
         Operators allowed (None: all the model knows) and forbidden; enforced by the grammar.
     time_budget
-        Seconds for the search after the first round.
+        Seconds for the search after the first round; None: no clock (set ``max_rounds``).
+    max_rounds
+        Most rounds of search after the first. With ``time_budget=None`` the result depends
+        only on the data and ``random_state``, not on the machine's speed.
     max_length
         Most tokens in a formula (preorder).
     max_points
@@ -76,7 +79,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, model: str | Path | tuple | None = None, *, num_candidates: int = 64,
                  strategy: Literal["sample", "beam", "greedy"] = "sample",
                  operators: Sequence[str] | None = None, exclude: Sequence[str] = (),
-                 time_budget: float = 10.0, max_length: int = 20, max_points: int = 200,
+                 time_budget: float | None = 10.0, max_rounds: int | None = None,
+                 max_length: int = 20, max_points: int = 200,
                  model_selection: Literal["best", "accuracy", "score"] = "best",
                  random_state: int | None = None):
         self.model = model
@@ -85,6 +89,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self.operators = operators
         self.exclude = exclude
         self.time_budget = time_budget
+        self.max_rounds = max_rounds
         self.max_length = max_length
         self.max_points = max_points
         self.model_selection = model_selection
@@ -96,8 +101,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         """Find formulas for ``y`` as a function of the columns of ``X``; returns ``self``.
 
         ``X`` is an array (n, d) or a DataFrame (its column names become the variable names);
-        ``prompt`` is a sentence of context for the model's text channel, e.g. "x1 is a
-        temperature in kelvin" or "the formula contains sin".
+        ``prompt`` is context for the model's text channel. The shipped model was trained on
+        sentences about the formula (`chatsr.samples`): "It contains sin.", "There is no exp
+        in the formula.", "The formula depends on x1 and x2.", "It has 2 constants to fit.",
+        "All values of x1 are positive." Other text is read but carries no trained meaning.
         """
         start = time.perf_counter()
         names = _column_names(X, variable_names)
@@ -109,17 +116,22 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"variable_names has {len(self.variable_names_)} names for "
                              f"{X.shape[1]} columns")
         rng = np.random.default_rng(self.random_state)
-        x_scale = np.sqrt(np.mean(X * X, axis=0))  # (d,) > 0: constant-zero columns rejected
-        y_scale = float(np.sqrt(np.mean(y * y)))
+        allowed = self._allowed_operators()
+        if "mul" in allowed:
+            x_scale = np.sqrt(np.mean(X * X, axis=0))  # (d,) > 0: zero columns rejected
+            y_scale = float(np.sqrt(np.mean(y * y)))
+        else:  # rescaling back to the user's units would multiply by constants
+            x_scale, y_scale = np.ones(X.shape[1]), 1.0
         Xs, ys = X / x_scale, y / y_scale
         proposer = self._proposer(model, tokenizer, Xs, ys, prompt, rng)
         found = search(proposer, Xs, ys, time_budget=self.time_budget,
-                       num_candidates=self.num_candidates, random_state=rng)
+                       max_rounds=self.max_rounds, num_candidates=self.num_candidates,
+                       operators=allowed, random_state=rng)
         # the front in rescaled units is the front in the user's (the loss scales by y_scale²)
         front = pareto_front(pd.DataFrame({"complexity": [e.complexity for e in found],
                                            "loss": [e.fit.mse for e in found],
                                            "candidate": found}))
-        rows = [self._in_user_units(eq, X, y, x_scale, y_scale, rng)
+        rows = [self._in_user_units(eq, X, y, x_scale, y_scale, rng, allowed)
                 for eq in front["candidate"]]
         rows = [row for row in rows if row is not None]
         if not rows:
@@ -127,6 +139,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self._set_results(pd.DataFrame(rows))
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _allowed_operators(self) -> set[str]:
+        allowed = OPERATORS if self.operators is None else self.operators
+        return {canonical_name(n) for n in allowed} - {canonical_name(n) for n in self.exclude}
 
     def _model(self) -> tuple[Any, Any]:
         if isinstance(self.model, tuple):
@@ -140,8 +156,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         if len(keep) > self.max_points:
             keep = np.sort(rng.choice(len(ys), self.max_points, replace=False))
         points = pack_points(Xs[keep], ys[keep], model.config.max_dims)
-        options = dict(prompt=prompt, max_length=self.max_length, num_variables=Xs.shape[1],
-                       operators=self.operators, exclude=self.exclude)
+        options = dict(prompt=user_prompt(prompt), max_length=self.max_length,
+                       num_variables=Xs.shape[1], operators=self.operators,
+                       exclude=self.exclude)
 
         def proposer(prefix: tuple[str, ...], n: int, seed: int) -> list[tuple[str, ...]]:
             strategy = self.strategy if not prefix else "sample"
@@ -157,22 +174,25 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         return proposer
 
     def _in_user_units(self, equation, X: np.ndarray, y: np.ndarray, x_scale: np.ndarray,
-                       y_scale: float, rng: np.random.Generator) -> dict[str, Any] | None:
-        """A candidate for rescaled data, rewritten for the original units and re-polished."""
-        expr = equation.expression
-        symbols = sympy.symbols(f"x1:{X.shape[1] + 1}", real=True)
-        formula = expr.to_sympy() * y_scale
-        formula = formula.subs({s: s / k for s, k in zip(symbols, x_scale, strict=True)},
-                               simultaneous=True)
-        try:
-            user = Expression.from_sympy(formula)
-        except (ExpressionError, ValueError):
-            return None
+                       y_scale: float, rng: np.random.Generator, allowed: set[str]
+                       ) -> dict[str, Any] | None:
+        """A candidate for rescaled data, rewritten for the original units and re-polished;
+        None if it cannot be evaluated or needs an operator that is not ``allowed``."""
+        user = equation.expression
+        if y_scale != 1 or (x_scale != 1).any():  # sympy would write 1.0*f as mul C f
+            symbols = sympy.symbols(f"x1:{X.shape[1] + 1}", real=True)
+            formula = user.to_sympy() * y_scale
+            formula = formula.subs({s: s / k for s, k in zip(symbols, x_scale, strict=True)},
+                                   simultaneous=True)
+            try:
+                user = Expression.from_sympy(formula)
+            except (ExpressionError, ValueError):
+                return None
         initial = None if user.constants is None else np.asarray(user.constants)
         with np.errstate(all="ignore"):
-            fit = fit_constants(user, X, y, restarts=2, time_limit=0.2, random_state=rng,
-                                initial=initial)
-        if not np.isfinite(fit.mse):
+            fit = fit_constants(user, X, y, restarts=2, random_state=rng, initial=initial,
+                                time_limit=None if self.time_budget is None else 0.2)
+        if not np.isfinite(fit.mse) or set(fit.expression.names) & set(OPERATORS) - allowed:
             return None
         return {"complexity": fit.expression.complexity, "loss": fit.mse, "r2": fit.r2,
                 "equation": fit.expression.to_sympy(variable_names=self.variable_names_),
@@ -215,7 +235,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.random_state is None
+        tags.non_deterministic = self.random_state is None or self.time_budget is not None
         return tags
 
 

@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from .expressions import Expression
 from .fitting import FitResult, fit_constants
-from .operators import CONSTANT, ExpressionError, arity, canonical_name, math_token
+from .operators import CONSTANT, OPERATORS, ExpressionError, arity, canonical_name, math_token
 from .skeletons import skeleton_key
 
 __all__ = ["Equation", "Proposer", "search"]
@@ -91,7 +91,7 @@ def subtree_spans(tokens: Sequence[str]) -> list[tuple[int, int]]:
 class _Pool:
     """Fitted candidates, keyed by canonical skeleton, with a shared deadline."""
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, deadline: float, fit_time: float,
+    def __init__(self, X: np.ndarray, y: np.ndarray, deadline: float, fit_time: float | None,
                  rng: np.random.Generator):
         self.X, self.y, self.deadline, self.fit_time, self.rng = X, y, deadline, fit_time, rng
         self.scale = float(np.var(y))
@@ -127,19 +127,25 @@ class _Pool:
         return any(e.fit.r2 >= EXACT_R2 for e in self.equations.values())
 
 
-def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Generator
-               ) -> list[tuple[tuple[str, ...], str]]:
+def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Generator,
+               allowed: Collection[str]) -> list[tuple[tuple[str, ...], str]]:
     spans = subtree_spans(skeleton)
-    out = [((math_token("add"), C_TOKEN, math_token("mul"), C_TOKEN, *skeleton), "affine"),
-           ((math_token("mul"), C_TOKEN, *skeleton), "affine")]
+    out = []
+    if "mul" in allowed:
+        out.append(((math_token("mul"), C_TOKEN, *skeleton), "affine"))
+        if "add" in allowed:
+            out.insert(0, ((math_token("add"), C_TOKEN, math_token("mul"), C_TOKEN, *skeleton),
+                           "affine"))
     for start, end in [spans[i] for i in rng.permutation(len(spans))[:3]]:
         leaf = C_TOKEN if rng.random() < 0.5 else math_token(f"x{rng.integers(num_variables) + 1}")
         out.append(((*skeleton[:start], leaf, *skeleton[end:]), "mutation"))
     return out
 
 
-def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *, time_budget: float = 10.0,
+def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
+           time_budget: float | None = 10.0, max_rounds: int | None = None,
            num_candidates: int = 64, num_parents: int = 4, resamples: int = 8,
+           operators: Collection[str] | None = None,
            random_state: int | np.random.Generator | None = None) -> list[Equation]:
     """Fit the model's proposals for ``X``, ``y`` and refine the best until the budget ends.
 
@@ -150,30 +156,42 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *, time_budget: floa
         ``prefix`` (see `chatsr.decoding.propose`).
     time_budget
         Seconds for the whole search; the first round of proposals is always fitted.
+    max_rounds
+        Most rounds of refinement. With ``time_budget=None`` nothing depends on the clock
+        (constant fits included), so a seed gives the same result on any machine.
     num_candidates
         Proposals in the first round.
     num_parents, resamples
         Each later round resamples ``resamples`` completions from a prefix of each of the
         ``num_parents`` best candidates, and mutates them.
+    operators
+        Operator names the mutations may add (None: all); the affine wrapper needs add and mul.
 
     Returns the fitted candidates, best reward first.
     """
-    if time_budget <= 0:
+    if time_budget is None and max_rounds is None:
+        raise ValueError("give a time_budget (seconds), max_rounds, or both")
+    if time_budget is not None and not time_budget > 0:
         raise ValueError(f"time_budget must be positive (seconds), got {time_budget!r}")
+    if max_rounds is not None and (not isinstance(max_rounds, int) or max_rounds < 0):
+        raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
     rng = np.random.default_rng(random_state)
     start = time.perf_counter()
-    pool = _Pool(X, y, deadline=start + time_budget, fit_time=max(0.05, time_budget / 50),
-                 rng=rng)
-    pool.deadline = float("inf")  # the first round is fitted whatever the budget
+    fit_time = None if time_budget is None else max(0.05, time_budget / 50)
+    pool = _Pool(X, y, deadline=float("inf"), fit_time=fit_time, rng=rng)
+    # the first round is fitted whatever the budget
     for tokens in propose((), num_candidates, int(rng.integers(2**31))):
         pool.add(tokens, "model")
-    pool.deadline = start + time_budget
+    pool.deadline = float("inf") if time_budget is None else start + time_budget
+    max_rounds = float("inf") if max_rounds is None else max_rounds
     num_variables = X.shape[1]
+    allowed = set(OPERATORS) if operators is None else {canonical_name(n) for n in operators}
     rounds = 0
-    while time.perf_counter() < pool.deadline and pool.equations and not pool.solved():
+    while (rounds < max_rounds and time.perf_counter() < pool.deadline and pool.equations
+           and not pool.solved()):
         rounds += 1
         for parent in pool.ranked()[:num_parents]:
-            for tokens, source in _mutations(parent.skeleton, num_variables, rng):
+            for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed):
                 pool.add(tokens, source)
             spans = subtree_spans(parent.skeleton)
             cut = spans[rng.integers(1, len(spans))][0] if len(spans) > 1 else 0

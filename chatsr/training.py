@@ -351,12 +351,10 @@ def train(config: TrainingConfig) -> list[dict[str, Any]]:
 
 def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     """Training and validation loss against samples seen, as a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: a notebook's backend stays as it is
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
     train_rows = [r for r in history if "loss" in r]
     ax.plot([r["samples"] for r in train_rows], [r["loss"] for r in train_rows], lw=1,
             label="training")
@@ -370,5 +368,4 @@ def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return Path(path)

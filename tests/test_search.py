@@ -75,3 +75,18 @@ def test_invalid_proposals_are_dropped_not_fatal():
 def test_bad_budget():
     with pytest.raises(ValueError, match="time_budget must be positive"):
         search(lambda *a: [], np.ones((5, 1)), np.arange(5.0), time_budget=0)
+
+
+def test_without_a_clock_a_seed_gives_one_result():
+    X = np.linspace(0.5, 3.0, 30).reshape(-1, 1)
+    y = np.exp(0.7 * X[:, 0]) + X[:, 0]
+
+    def proposer(prefix, n, seed):
+        return [tokens("add x1 x1"), tokens("exp mul C x1")]
+
+    runs = [search(proposer, X, y, time_budget=None, max_rounds=3, num_candidates=2,
+                   random_state=5) for _ in range(2)]
+    assert [e.skeleton for e in runs[0]] == [e.skeleton for e in runs[1]]
+    assert [e.fit.mse for e in runs[0]] == [e.fit.mse for e in runs[1]]
+    with pytest.raises(ValueError, match="time_budget .*max_rounds"):
+        search(proposer, X, y, time_budget=None)
