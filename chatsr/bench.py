@@ -34,6 +34,7 @@ or from Python, here with gplearn only so that no model is needed:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import math
 import multiprocessing
@@ -57,7 +58,9 @@ __all__ = ["GPLEARN_SETTINGS", "METHODS", "RESULT_COLUMNS", "SUITES", "add_bench
            "gplearn_to_sympy", "plot_results", "run_bench", "run_benchmark", "select_problems",
            "summarize", "summary_markdown", "write_report"]
 
-METHODS = ("chatsr", "gplearn")
+# chatsr-oneshot: the model's first proposals only (no search rounds), to measure the search
+METHODS = ("chatsr", "gplearn", "chatsr-oneshot")
+DEFAULT_METHODS = ("chatsr", "gplearn")
 SUITES = ("nguyen", "feynman", "all")
 NOISE_LEVELS = (0.0, 0.01)
 DEFAULT_MAX_VARS = 3  # the shipped model is trained on formulas of at most 3 variables
@@ -128,7 +131,8 @@ def _protected_exp(x1: np.ndarray) -> np.ndarray:
     return np.exp(np.minimum(x1, 100.0))
 
 
-def _make_chatsr(n_variables: int, options: dict[str, Any]) -> tuple[Any, Any]:
+def _make_chatsr(n_variables: int, options: dict[str, Any], max_rounds: int | None = None
+                 ) -> tuple[Any, Any]:
     from transformers.utils import logging as hf_logging
 
     from .pretrained import load_pretrained
@@ -136,7 +140,7 @@ def _make_chatsr(n_variables: int, options: dict[str, Any]) -> tuple[Any, Any]:
 
     hf_logging.disable_progress_bar()  # a "Loading weights" bar per fit would break tqdm's
     budget = {} if options["time_budget"] is None else {"time_budget": options["time_budget"]}
-    estimator = ChatSRRegressor(model=load_pretrained(options["model"]),
+    estimator = ChatSRRegressor(model=load_pretrained(options["model"]), max_rounds=max_rounds,
                                 random_state=options["seed"], **budget)
     return estimator, lambda: estimator.sympy()
 
@@ -152,8 +156,10 @@ def _make_gplearn(n_variables: int, options: dict[str, Any]) -> tuple[Any, Any]:
     return estimator, lambda: gplearn_to_sympy(estimator._program.program, n_variables)
 
 
-_BUILDERS = {"chatsr": _make_chatsr, "gplearn": _make_gplearn}
-_MODULES = {"chatsr": "chatsr.regressor", "gplearn": "gplearn.genetic"}
+_BUILDERS = {"chatsr": _make_chatsr, "gplearn": _make_gplearn,
+             "chatsr-oneshot": functools.partial(_make_chatsr, max_rounds=0)}
+_MODULES = {"chatsr": "chatsr.regressor", "gplearn": "gplearn.genetic",
+            "chatsr-oneshot": "chatsr.regressor"}
 
 
 def gplearn_to_sympy(program: Sequence[Any], n_variables: int) -> sympy.Expr:
@@ -275,7 +281,7 @@ def _check_model(model: str | Path | None) -> str:
     return str(path)
 
 
-def run_benchmark(problems: Sequence[Benchmark | str], methods: Sequence[str] = METHODS,
+def run_benchmark(problems: Sequence[Benchmark | str], methods: Sequence[str] = DEFAULT_METHODS,
                   noise_levels: Sequence[float] = NOISE_LEVELS, *, seed: int = 0,
                   time_budget: float | None = None, timeout: float = DEFAULT_TIMEOUT,
                   out_dir: str | Path | None = None, model: str | Path | None = None,
@@ -518,8 +524,9 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-vars", type=_positive_int, default=DEFAULT_MAX_VARS,
                         help="Feynman equations with at most this many variables (default: 3, "
                              "what the shipped model is trained on)")
-    parser.add_argument("--methods", type=_name_list, default=list(METHODS),
-                        help="comma-separated, of chatsr,gplearn (default: both)")
+    parser.add_argument("--methods", type=_name_list, default=DEFAULT_METHODS,
+                        help="comma-separated, of " + ",".join(METHODS) +
+                             " (default: chatsr,gplearn)")
     parser.add_argument("--noise", type=_noise_list, default=list(NOISE_LEVELS),
                         help="noise levels relative to RMS(y) (default: 0,0.01)")
     parser.add_argument("--seed", type=_non_negative_int, default=0,

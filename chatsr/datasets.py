@@ -57,6 +57,8 @@ class Dataset:
 DATASETS: dict[str, Dataset] = {
     "kepler": Dataset("kepler", target="period",
                       prompt="All values of x1 are positive."),
+    "n2o5_arrhenius": Dataset("n2o5_arrhenius", target="k",
+                              prompt="It contains exp. All values of x1 are positive."),
 }
 
 

@@ -195,6 +195,10 @@ class Expression:
         expr = expr.xreplace({f: sympy.Float(f, precision) for f in expr.atoms(sympy.Float)})
         return sympy.latex(expr)
 
+    def _repr_latex_(self) -> str:
+        """Jupyter shows an expression as rendered math."""
+        return f"${self.latex()}$"
+
     def infix(self, *, variable_names: Sequence[str] | None = None, precision: int = 4) -> str:
         """Readable infix text; placeholders print as ``C0, C1, …`` until constants are fitted."""
         expr = self.to_sympy(variable_names=variable_names)

@@ -74,6 +74,19 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         ``"score"``.
     random_state
         Seed for decoding, point subsets and constant fitting.
+
+    Attributes
+    ----------
+    equations_ : pandas.DataFrame
+        The Pareto front: complexity, loss (MSE), r2, score, equation (sympy, the variable
+        names), expression (`Expression`), source (model, prefix, affine, mutation).
+    best_ : pandas.Series
+        The row of ``equations_`` chosen by ``model_selection``.
+    model_points_ : numpy.ndarray
+        The rows the model read, ``[x1..x_max_dims, y]``: rescaled by their root mean square
+        (unless ``mul`` is not allowed) and at most ``max_points`` of them.
+    variable_names_, fit_time_
+        The names of the columns of ``X``; seconds ``fit`` took.
     """
 
     def __init__(self, model: str | Path | tuple | None = None, *, num_candidates: int = 64,
@@ -123,7 +136,11 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         else:  # rescaling back to the user's units would multiply by constants
             x_scale, y_scale = np.ones(X.shape[1]), 1.0
         Xs, ys = X / x_scale, y / y_scale
-        proposer = self._proposer(model, tokenizer, Xs, ys, prompt, rng)
+        keep = np.arange(len(ys))
+        if len(keep) > self.max_points:
+            keep = np.sort(rng.choice(len(ys), self.max_points, replace=False))
+        self.model_points_ = pack_points(Xs[keep], ys[keep], model.config.max_dims)
+        proposer = self._proposer(model, tokenizer, self.model_points_, X.shape[1], prompt)
         found = search(proposer, Xs, ys, time_budget=self.time_budget,
                        max_rounds=self.max_rounds, num_candidates=self.num_candidates,
                        operators=allowed, random_state=rng)
@@ -149,15 +166,11 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
             return self.model
         return load_pretrained(self.model)
 
-    def _proposer(self, model, tokenizer, Xs: np.ndarray, ys: np.ndarray, prompt: str | None,
-                  rng: np.random.Generator):
+    def _proposer(self, model, tokenizer, points: np.ndarray, num_variables: int,
+                  prompt: str | None):
         processor = ChatSRProcessor.for_model(tokenizer, model)
-        keep = np.arange(len(ys))
-        if len(keep) > self.max_points:
-            keep = np.sort(rng.choice(len(ys), self.max_points, replace=False))
-        points = pack_points(Xs[keep], ys[keep], model.config.max_dims)
         options = dict(prompt=user_prompt(prompt), max_length=self.max_length,
-                       num_variables=Xs.shape[1], operators=self.operators,
+                       num_variables=num_variables, operators=self.operators,
                        exclude=self.exclude)
 
         def proposer(prefix: tuple[str, ...], n: int, seed: int) -> list[tuple[str, ...]]:

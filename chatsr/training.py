@@ -178,7 +178,9 @@ def _load(config: TrainingConfig, checkpoint: Path | None) -> tuple[ChatSRForCau
         return build_model(config.model, seed=config.seed)
     if not (source / "config.json").exists():
         raise ValueError(f"{source} is not a chatsr model directory (no config.json)")
-    model = ChatSRForCausalLM.from_pretrained(source)
+    # float32 whatever the saved dtype: the shipped model is stored in float16, in which
+    # AdamW's eps underflows (NaN after one step) and CPU matmuls are slow
+    model = ChatSRForCausalLM.from_pretrained(source, dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(source)
     return model, tokenizer
 

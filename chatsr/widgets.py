@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
-import numpy as np
 import pandas as pd
 import sympy
 from matplotlib.figure import Figure
@@ -316,7 +315,7 @@ class Explorer:
         self.pareto.value = _pareto_html(estimator)
         self.plot.outputs = (_figure_output(estimator, X, y),)
         self._stage(3)
-        self.report = self._first_token(model, estimator, X, y, prompt)
+        self.report = self._first_token(model, estimator, prompt)
         self.debug.value = _debug_html(self.report)
 
     def _problem(self) -> tuple[pd.DataFrame, pd.Series]:
@@ -333,22 +332,14 @@ class Explorer:
             self._loaded = load_pretrained(self.model)
         return self._loaded
 
-    def _first_token(self, model: tuple[Any, Any], estimator: ChatSRRegressor, X: pd.DataFrame,
-                     y: pd.Series, prompt: str | None) -> DebugReport:
+    def _first_token(self, model: tuple[Any, Any], estimator: ChatSRRegressor,
+                     prompt: str | None) -> DebugReport:
         """The model's first-token distribution on the points and prompt ``fit`` gave it."""
         from .debugging import debug_sample
-        from .processing import ChatSRProcessor, pack_points, user_prompt
+        from .processing import ChatSRProcessor, user_prompt
 
         network, tokenizer = model
-        X, y = X.to_numpy(np.float64), y.to_numpy(np.float64)
-        # as ChatSRRegressor.fit: columns and target scaled by their root mean square, and
-        # with the same seed the same subset of at most max_points rows
-        X, y = X / np.sqrt(np.mean(X * X, axis=0)), y / np.sqrt(np.mean(y * y))
-        if len(y) > estimator.max_points:
-            rng = np.random.default_rng(self.random_state)
-            keep = np.sort(rng.choice(len(y), estimator.max_points, replace=False))
-            X, y = X[keep], y[keep]
-        points = pack_points(X, y, network.config.max_dims)
+        points = estimator.model_points_
         return debug_sample(network, ChatSRProcessor.for_model(tokenizer, network), points,
                             prompt=user_prompt(prompt), top_k=self.top_k, max_new_tokens=1)
 

@@ -23,7 +23,7 @@ WIDE = tiny_model(max_dims=10)  # sklearn's checks use up to 10 columns
 
 
 def make(**options) -> ChatSRRegressor:
-    values = dict(model=TINY, num_candidates=8, time_budget=1.0, random_state=0)
+    values = dict(model=TINY, num_candidates=8, time_budget=5.0, random_state=0)  # ends once exact
     return ChatSRRegressor(**(values | options))
 
 
