@@ -141,6 +141,12 @@ def canonical_name(token: str) -> str:
 
 
 def arity(name: str) -> int:
-    """Number of operands of a canonical name (0 for leaves)."""
+    """Number of operands of an operator name or token (0 for leaves).
+
+    >>> arity("add"), arity("<|math_sin|>"), arity("x1")
+    (2, 1, 0)
+    """
     op = OPERATORS.get(name)
+    if op is None and name.startswith("<|"):  # a token; canonical names are the fast path
+        op = OPERATORS.get(canonical_name(name))
     return op.arity if op else 0
