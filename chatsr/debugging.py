@@ -296,9 +296,7 @@ def run_debug(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
     index is out of range or the samples, the model or the options cannot be used. ``parser``
     is unused; it is there to match `chatsr.cli.Command.run`.
     """
-    from transformers import AutoTokenizer
-
-    from .modeling import ChatSRForCausalLM
+    from .pretrained import load_pretrained
     from .processing import ChatSRProcessor
     from .samples import read_samples
 
@@ -314,8 +312,7 @@ def run_debug(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
         return fail(f"--index {args.index} is out of range: {args.samples_file} holds "
                     f"{len(records)} sample(s), so give an index from 0 to {len(records) - 1}")
     try:
-        model = ChatSRForCausalLM.from_pretrained(args.model_dir)
-        tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+        model, tokenizer = load_pretrained(args.model_dir)  # float32, as shipped in float16
     except (OSError, ValueError) as error:
         return fail(f"cannot load a model from MODEL_DIR {str(args.model_dir)!r}: {error}")
     record = records[args.index]

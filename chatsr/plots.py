@@ -60,7 +60,7 @@ def plot_fit(estimator: Any, X: Any, y: Any, ax: plt.Axes | None = None) -> plt.
         ax.plot(lims, lims, color="grey", linestyle="--", linewidth=1, label="prediction = data")
         ax.set_xlabel(f"observed {target}")
         ax.set_ylabel(f"predicted {target}")
-    formula = sympy.latex(estimator.sympy().evalf(_DIGITS))
+    formula = estimator.latex(precision=_DIGITS)
     ax.set_title(f"${sympy.latex(sympy.Symbol(target))} = {formula}$", fontsize="medium")
     ax.legend(fontsize="small")
     return ax

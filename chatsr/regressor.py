@@ -234,9 +234,13 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         """The best formula (or row ``index`` of ``equations_``) with the variable names."""
         return self._expression(index).to_sympy(variable_names=self.variable_names_)
 
-    def latex(self, index: int | None = None) -> str:
-        """LaTeX of the best formula (or row ``index`` of ``equations_``)."""
-        return sympy.latex(self.sympy(index))
+    def latex(self, index: int | None = None, precision: int | None = None) -> str:
+        """LaTeX of the best formula (or row ``index`` of ``equations_``); ``precision``
+        rounds its constants to that many significant digits (None: all of them)."""
+        if precision is None:
+            return sympy.latex(self.sympy(index))
+        return self._expression(index).latex(variable_names=self.variable_names_,
+                                             precision=precision)
 
     def numpy(self, index: int | None = None):
         """A function ``f(X) -> y`` for arrays (n, d), fast (compiled once)."""

@@ -80,6 +80,17 @@ def test_freezing_keeps_parts_fixed(tmp_path):
     assert not torch.equal(before.projector[0].weight, after.projector[0].weight)
 
 
+def test_fine_tuning_a_float16_model_trains_in_float32(tmp_path):
+    # the shipped model is stored in float16: AdamW's eps underflows there (NaN after a step)
+    base = tmp_path / "base"
+    model, tokenizer = build_model(TINY)
+    model.to(torch.float16).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    history = train(config(tmp_path, init_from=str(base), max_steps=3))
+    assert np.isfinite(losses(history)).all(), losses(history)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["dtype"] == "float32"
+
+
 def test_bad_options_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="freeze accepts"):
         config(tmp_path, freeze=("decoder",))
