@@ -3,7 +3,8 @@
 ``fit`` rescales every column and the target by their root mean square (no shift, so a formula's
 shape, its zero crossings and its domain stay the same), lets the model propose formulas for
 the rescaled data and `chatsr.search` refine them, converts each candidate back to the user's
-units with sympy and polishes its constants there. ``equations_`` is the Pareto front of
+units with sympy and polishes its constants there, and tidies it (`chatsr.simplify`: ``Abs``
+of a one-signed argument, negligible constants). ``equations_`` is the Pareto front of
 accuracy against complexity, and ``best_`` is chosen as PySR's ``model_selection="best"``.
 
 >>> import numpy as np
@@ -32,18 +33,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .decoding import propose
 from .export import to_numpy, to_torch
 from .expressions import Expression
-from .fitting import fit_constants
+from .fitting import FitResult, fit_constants
 from .operators import OPERATORS, ExpressionError, canonical_name
 from .pretrained import load_pretrained
 from .processing import ChatSRProcessor, pack_points, user_prompt
 from .search import search
 from .selection import pareto_front, select_best
+from .simplify import rewrites
 
 __all__ = ["ChatSRRegressor"]
 
 logger = logging.getLogger(__name__)
 
 MIN_POINTS = 5
+TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
 
 
 class ChatSRRegressor(RegressorMixin, BaseEstimator):
@@ -201,15 +204,40 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                 user = Expression.from_sympy(formula)
             except (ExpressionError, ValueError):
                 return None
-        initial = None if user.constants is None else np.asarray(user.constants)
-        with np.errstate(all="ignore"):
-            fit = fit_constants(user, X, y, restarts=2, random_state=rng, initial=initial,
-                                time_limit=None if self.time_budget is None else 0.2)
-        if not np.isfinite(fit.mse) or set(fit.expression.names) & set(OPERATORS) - allowed:
+        fit = self._polish(user, X, y, rng)
+        if not np.isfinite(fit.mse):
+            return None
+        fit = self._tidied(fit, X, y, rng)
+        if set(fit.expression.names) & set(OPERATORS) - allowed:
             return None
         return {"complexity": fit.expression.complexity, "loss": fit.mse, "r2": fit.r2,
                 "equation": fit.expression.to_sympy(variable_names=self.variable_names_),
                 "expression": fit.expression, "source": equation.source}
+
+    def _polish(self, expression: Expression, X: np.ndarray, y: np.ndarray,
+                rng: np.random.Generator) -> FitResult:
+        """Refit the constants on the user's data, starting from those ``expression`` has."""
+        initial = None if expression.constants is None else np.asarray(expression.constants)
+        with np.errstate(all="ignore"):
+            return fit_constants(expression, X, y, restarts=2, random_state=rng, initial=initial,
+                                 time_limit=None if self.time_budget is None else 0.2)
+
+    def _tidied(self, fit: FitResult, X: np.ndarray, y: np.ndarray,
+                rng: np.random.Generator) -> FitResult:
+        """The simplest rewrite of a fit (`chatsr.simplify`) that is as accurate, or the fit."""
+        best = fit
+        tolerance = fit.mse * (1 + TIDY_TOLERANCE) + 1e-14 * float(np.var(y))
+        for formula in rewrites(fit.expression.to_sympy(), X):
+            try:
+                candidate = Expression.from_sympy(formula)
+            except (ExpressionError, ValueError):
+                continue
+            if candidate.complexity >= best.expression.complexity:
+                continue
+            refit = self._polish(candidate, X, y, rng)
+            if refit.mse <= tolerance:
+                best = refit
+        return best
 
     def _set_results(self, table: pd.DataFrame) -> None:
         self.equations_ = pareto_front(table).reset_index(drop=True)

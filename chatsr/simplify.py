@@ -1,0 +1,90 @@
+"""Tidy a fitted formula on its data: the same values, written more simply.
+
+A search with BFGS constants often lands on an exact fit written in a roundabout way:
+``x1*x2*Abs(x3)`` where x3 is positive, ``0.5*x1*x2**2 + 1e-11*x1`` where the second term is
+fitting noise, ``1.44*(1 + (0.696*x1 - x2)/x2)`` for ``x1/x2``. `rewrites` proposes simpler
+forms that agree with the formula on the data; the caller refits their constants and keeps
+one only when it is as accurate.
+
+* ``Abs(u)`` becomes ``u`` (or ``-u``) when ``u`` keeps one sign on every data point;
+* a constant whose removal changes no value by more than ``RELATIVE_CHANGE`` becomes 0;
+* then sympy's ``expand`` and ``cancel`` collect what is left.
+
+>>> import numpy as np, sympy
+>>> x1, x2 = sympy.symbols("x1 x2", real=True)
+>>> X = np.random.default_rng(0).uniform(1, 2, size=(50, 2))
+>>> rewrites(1.44 * sympy.Abs(1 + (0.694 * x1 - x2 - 1e-12) / x2), X)[-1]
+0.99936*x1/x2
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+__all__ = ["RELATIVE_CHANGE", "rewrites"]
+
+RELATIVE_CHANGE = 1e-7  # a constant this negligible (RMS change / RMS value) is fitting noise
+_MAX_OPS = 80  # expand/cancel on larger formulas may take long and rarely helps
+
+
+def _values(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -> np.ndarray:
+    """``expr`` on the rows of ``X``; NaN where it is not a number (1/0 is ``zoo`` in sympy)."""
+    if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+        return np.full(len(X), np.nan, dtype=np.complex128)
+    with np.errstate(all="ignore"):
+        values = sympy.lambdify(symbols, expr, "numpy")(*X.T)
+    return np.broadcast_to(np.asarray(values, dtype=np.complex128), (len(X),))
+
+
+def _symbols(expr: sympy.Expr, n: int) -> list[sympy.Symbol]:
+    by_name = {s.name: s for s in expr.free_symbols}
+    return [by_name.get(f"x{i}", sympy.Symbol(f"x{i}", real=True)) for i in range(1, n + 1)]
+
+
+def _without_abs(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -> sympy.Expr:
+    replace = {}
+    for node in expr.atoms(sympy.Abs):
+        inner = _values(node.args[0], symbols, X)
+        if np.all(np.isfinite(inner)) and np.all(inner.imag == 0):
+            if np.all(inner.real > 0):
+                replace[node] = node.args[0]
+            elif np.all(inner.real < 0):
+                replace[node] = -node.args[0]
+    return expr.xreplace(replace)
+
+
+def _without_negligible(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray
+                        ) -> sympy.Expr:
+    reference = _values(expr, symbols, X)
+    scale = np.sqrt(np.mean(np.abs(reference) ** 2))
+    if not np.isfinite(scale) or scale == 0:
+        return expr
+    # the smallest first: once one is gone, the next is judged against the simpler formula
+    for constant in sorted(expr.atoms(sympy.Float), key=abs):
+        candidate = expr.xreplace({constant: sympy.Integer(0)})
+        change = np.sqrt(np.mean(np.abs(_values(candidate, symbols, X) - reference) ** 2))
+        if np.isfinite(change) and change <= RELATIVE_CHANGE * scale:
+            expr = candidate
+    return expr
+
+
+def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
+    """Simpler forms of ``expr`` (in ``x1..xd``, the columns of ``X``) with its values on ``X``.
+
+    Returns distinct candidates, the plainest last; none when nothing changes. Values agree to
+    about ``RELATIVE_CHANGE`` before the caller refits their constants.
+    """
+    symbols = _symbols(expr, X.shape[1])
+    tidy = _without_negligible(_without_abs(expr, symbols, X), symbols, X)
+    out = [tidy]
+    if sympy.count_ops(tidy) <= _MAX_OPS:
+        out += [sympy.cancel(tidy), sympy.expand(tidy)]
+        out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), symbols, X))
+    unique = []
+    for candidate in out:
+        if candidate.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+            continue
+        if candidate != expr and candidate not in unique:
+            unique.append(candidate)
+    return unique
