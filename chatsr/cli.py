@@ -330,8 +330,12 @@ def _discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                           "prompt": prompt, "best": rows[int(best.name)], "equations": rows,
                           "fit_time": est.fit_time_}, indent=2))
     else:
-        shown = table.assign(equation=[e.evalf(_DIGITS) for e in table["equation"]])
-        print(f"{y.name} = {best['equation'].evalf(_DIGITS)}")
+        def rounded(formula):  # evalf leaves the constants inside functions at full precision
+            return formula.xreplace({f: sympy.Float(f, _DIGITS)
+                                     for f in formula.atoms(sympy.Float)})
+
+        shown = table.assign(equation=[rounded(e) for e in table["equation"]])
+        print(f"{y.name} = {rounded(best['equation'])}")
         print(f"R² = {best['r2']:.6f}, MSE = {best['loss']:.4g}, complexity {best['complexity']}"
               f", found in {est.fit_time_:.1f} s")
         print("\nPareto front (accuracy against complexity):")
