@@ -3,7 +3,8 @@
 pytest runs every notebook under ``tutorials/`` and ``notebooks/`` with nbval (see
 ``pyproject.toml``); these tests check what nbval does not: no outputs or execution counts in
 git (clear them with ``jupyter nbconvert --clear-output --inplace NOTEBOOK``), and a first code
-cell that sets the smoke switch from the ``CI`` variable, which ``tutorials/conftest.py`` sets.
+cell that sets the smoke switch from the ``CI`` variable, which the root ``conftest.py`` sets
+for notebook kernels.
 """
 
 import re
