@@ -133,12 +133,9 @@ def _protected_exp(x1: np.ndarray) -> np.ndarray:
 
 def _make_chatsr(n_variables: int, options: dict[str, Any], max_rounds: int | None = None
                  ) -> tuple[Any, Any]:
-    from transformers.utils import logging as hf_logging
-
-    from .pretrained import load_pretrained
+    from .pretrained import load_pretrained  # it keeps HF's "Loading weights" bar quiet
     from .regressor import ChatSRRegressor
 
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar per fit would break tqdm's
     budget = {} if options["time_budget"] is None else {"time_budget": options["time_budget"]}
     estimator = ChatSRRegressor(model=load_pretrained(options["model"]), max_rounds=max_rounds,
                                 random_state=options["seed"], **budget)

@@ -280,7 +280,7 @@ def _read_table(args: argparse.Namespace):
     """``X``, ``y`` and the default prompt named by ``args.data`` and ``args.target``."""
     import pandas as pd
 
-    from .datasets import DATASETS
+    from .datasets import DATASETS, label_columns
 
     path = Path(args.data)
     if not path.exists() and args.data in DATASETS:
@@ -290,8 +290,7 @@ def _read_table(args: argparse.Namespace):
     elif path.exists():
         frame = pd.read_csv(path, comment="#")
         target, prompt = args.target or frame.columns[-1], None
-        labels = [c for c in frame.columns if c != target
-                  and not pd.api.types.is_numeric_dtype(frame[c])]
+        labels = [c for c in label_columns(frame) if c != target]
         if labels:
             print(f"chatsr discover: ignoring non-numeric column(s) {labels}", file=sys.stderr)
             frame = frame.drop(columns=labels)

@@ -19,9 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["DATASETS", "Dataset", "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "label_columns", "load_dataset"]
 
 _FOLDER = Path(__file__).parent / "assets" / "datasets"
+
+
+def label_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of ``frame`` that name rows rather than measure them (not numeric)."""
+    return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,7 @@ class Dataset:
     @property
     def labels(self) -> list[str]:
         """Columns that name rows rather than measure them."""
-        frame = self.frame()
-        return [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+        return label_columns(self.frame())
 
     def describe(self) -> str:
         """What the data are and where they come from (the CSV's header comments)."""

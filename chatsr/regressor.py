@@ -30,6 +30,7 @@ import sympy
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .datasets import label_columns
 from .decoding import propose
 from .export import to_numpy, to_torch
 from .expressions import Expression
@@ -291,7 +292,7 @@ def _column_names(X: Any, names: Sequence[str] | None) -> list[str] | None:
             raise ValueError(f"variable_names must be distinct, got {names}")
         return names
     if isinstance(X, pd.DataFrame):
-        bad = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+        bad = label_columns(X)
         if bad:
             raise ValueError(f"column(s) {bad} of X are not numeric; convert or drop them")
         return [str(c) for c in X.columns]
