@@ -71,6 +71,9 @@ class FitResult:
     mse
         Mean squared error of ``expression`` on the data; ``inf`` when no restart found
         constants at which the expression is finite on every point.
+    loss
+        What the fit minimised: the weighted mean squared error
+        ``sum(w * (f - y)**2) / sum(w)`` with the ``sample_weight`` given, else ``mse``.
     r2
         Coefficient of determination, as :func:`chatsr.metrics.r2`; ``-inf`` on failure.
     success
@@ -86,6 +89,7 @@ class FitResult:
     expression: Expression
     constants: np.ndarray
     mse: float
+    loss: float
     r2: float
     success: bool
     n_restarts_run: int
@@ -96,7 +100,8 @@ class FitResult:
 def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: int = 8,
                   maxiter: int = 1000, time_limit: float | None = 1.0,
                   random_state: int | np.random.Generator | None = None,
-                  initial: np.ndarray | None = None) -> FitResult:
+                  initial: np.ndarray | None = None,
+                  sample_weight: np.ndarray | None = None) -> FitResult:
     """Fit the constant placeholders ``C`` of ``expr`` to minimise the MSE on ``(X, y)``.
 
     BFGS with an analytic gradient runs from up to ``restarts`` starting points: all constants
@@ -124,6 +129,9 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
     initial
         Constants to start from before the others (e.g. a fit made in other units); it
         counts as one of the ``restarts``.
+    sample_weight
+        Non-negative weights, shape (n_points,), not all zero: the fit minimises the weighted
+        MSE (``1 / y**2`` makes it the mean squared *relative* error). None: all equal.
 
     Returns
     -------
@@ -153,6 +161,7 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
         raise TypeError(f"expr must be an Expression (see Expression.parse), got "
                         f"{type(expr).__name__}")
     X, y = _check_data(expr, X, y)
+    weight = _check_weight(sample_weight, y)
     if restarts < 1:
         raise ValueError(f"restarts must be at least 1, got {restarts}")
     if maxiter < 1:
@@ -163,11 +172,13 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
 
     k = expr.n_constants
     if k == 0:
-        return _result(expr, np.zeros(0), X, y, n_restarts_run=0, timed_out=False, start=start)
+        return _result(expr, np.zeros(0), X, y, weight, n_restarts_run=0, timed_out=False,
+                       start=start)
 
-    # The objective is the MSE divided by this scale, so that BFGS's gradient tolerance means
-    # the same on any data; the scale is var(y), or mean(y²) when y is constant.
-    scale = float(np.var(y)) if np.ptp(y) > 0 else float(np.mean(y * y))
+    # The objective is the (weighted) MSE divided by this scale, so that BFGS's gradient
+    # tolerance means the same on any data; the scale is var(y), or mean(y²) when y is
+    # constant, both weighted as the MSE is.
+    scale = _weighted_variance(y, weight) if np.ptp(y) > 0 else _weighted_mean(y * y, weight)
     if not 0 < scale < math.inf:  # y all zero, or so extreme that its variance over/underflows
         scale = 1.0
     norm = 2.0 / (y.size * scale)
@@ -181,13 +192,14 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
         nonlocal best_nmse, best_constants
         values, jac = value_and_jacobian(X, c)  # (n,), (n, k)
         residual = values - y  # (n,)
-        nmse = float(residual @ residual) * (0.5 * norm)
-        grad = norm * (jac.T @ residual)  # (k,)
+        weighted = residual if weight is None else weight * residual  # (n,)
+        nmse = float(weighted @ residual) * (0.5 * norm)
+        grad = norm * (jac.T @ weighted)  # (k,)
         if math.isfinite(nmse) and not np.isfinite(grad).all():
             # NaN in the Jacobian where the values are finite is an indeterminate 0·inf: the
             # derivative of x**C at x = 0, of sqrt(C*x) at x = 0. The term does not change
             # with the constant at that point, so its true derivative is 0.
-            grad = norm * (np.where(np.isnan(jac), 0.0, jac).T @ residual)
+            grad = norm * (np.where(np.isnan(jac), 0.0, jac).T @ weighted)
         if not (math.isfinite(nmse) and np.isfinite(grad).all()):
             # A point where the expression (or its derivative) is not finite somewhere is a
             # wall: +inf makes the Wolfe line search reject the step and backtrack into the
@@ -245,19 +257,45 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
     if timed_out:
         logger.debug("fit_constants: time limit of %s s reached after %d restart(s)",
                      time_limit, n_run)
-    return _result(expr, best_constants, X, y, n_restarts_run=n_run, timed_out=timed_out,
-                   start=start)
+    return _result(expr, best_constants, X, y, weight, n_restarts_run=n_run,
+                   timed_out=timed_out, start=start)
 
 
-def _result(expr: Expression, constants: np.ndarray, X: np.ndarray, y: np.ndarray, *,
-            n_restarts_run: int, timed_out: bool, start: float) -> FitResult:
+def _result(expr: Expression, constants: np.ndarray, X: np.ndarray, y: np.ndarray,
+            weight: np.ndarray | None, *, n_restarts_run: int, timed_out: bool, start: float
+            ) -> FitResult:
     fitted = expr.with_constants(constants.tolist())
     yhat = fitted(X)
     mse = mean_squared_error(y, yhat)
+    loss = mse
+    if weight is not None and math.isfinite(mse):
+        with np.errstate(over="ignore"):
+            loss = _weighted_mean(np.square(yhat - y), weight)
     constants.setflags(write=False)
-    return FitResult(expression=fitted, constants=constants, mse=mse, r2=r2_score(y, yhat),
-                     success=math.isfinite(mse), n_restarts_run=n_restarts_run,
-                     timed_out=timed_out, time=time.perf_counter() - start)
+    return FitResult(expression=fitted, constants=constants, mse=mse, loss=loss,
+                     r2=r2_score(y, yhat), success=math.isfinite(mse),
+                     n_restarts_run=n_restarts_run, timed_out=timed_out,
+                     time=time.perf_counter() - start)
+
+
+def _weighted_mean(values: np.ndarray, weight: np.ndarray | None) -> float:
+    return float(np.mean(values)) if weight is None else float(weight @ values) / weight.size
+
+
+def _weighted_variance(y: np.ndarray, weight: np.ndarray | None) -> float:
+    return _weighted_mean(np.square(y - _weighted_mean(y, weight)), weight)
+
+
+def _check_weight(sample_weight: np.ndarray | None, y: np.ndarray) -> np.ndarray | None:
+    """The weights scaled to mean 1 (so the weighted MSE is a plain mean), or None."""
+    if sample_weight is None:
+        return None
+    weight = np.asarray(sample_weight, dtype=np.float64)
+    if weight.shape != y.shape:
+        raise ValueError(f"sample_weight must have shape {y.shape} like y, got {weight.shape}")
+    if not np.isfinite(weight).all() or (weight < 0).any() or not weight.any():
+        raise ValueError("sample_weight must be finite and non-negative, and not all zero")
+    return weight / weight.mean()
 
 
 def _check_data(expr: Expression, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

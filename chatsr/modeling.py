@@ -65,7 +65,7 @@ class ChatSRConfig(PretrainedConfig):
     def __init__(self, encoder: dict[str, Any] | SetEncoderConfig | None = None,
                  text_config: dict[str, Any] | PretrainedConfig | None = None,
                  data_token_id: int | None = None, projector_hidden: int | None = None,
-                 **kwargs: Any):
+                 bag_loss_weight: float = 0.0, **kwargs: Any):
         if isinstance(encoder, SetEncoderConfig):
             encoder = encoder.to_dict()
         self.encoder = SetEncoderConfig.from_dict(encoder or {}).to_dict()
@@ -76,6 +76,9 @@ class ChatSRConfig(PretrainedConfig):
         self.text_config = text_config if text_config is not None else default_text_config(1024)
         self.data_token_id = data_token_id
         self.projector_hidden = projector_hidden or self.text_config.hidden_size
+        # > 0 adds a training-only head that predicts, from the encoded points alone, which
+        # tokens the answer holds (see ChatSRForCausalLM.bag_loss)
+        self.bag_loss_weight = float(bag_loss_weight)
         kwargs.setdefault("tie_word_embeddings", False)
         super().__init__(**kwargs)
 
@@ -129,13 +132,15 @@ class ChatSRForCausalLM(PreTrainedModel):
             nn.Linear(config.encoder["d_model"], config.projector_hidden), nn.GELU(),
             nn.Linear(config.projector_hidden, width))
         self.language_model = AutoModelForCausalLM.from_config(config.text_config)
+        self.bag_head = (nn.Linear(config.encoder["d_model"], config.text_config.vocab_size)
+                         if config.bag_loss_weight > 0 else None)
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
         # HF's N(0, 0.02) suits LM layers, not a set encoder trained from scratch: it shrinks
         # every encoder layer ~10x and the encoded points hardly differ between point sets
         # (logits moved by ~1e-6). The encoder keeps PyTorch's initialisation, as it was built.
-        if any(module is m for m in self.data_encoder.modules()):
+        if any(module is m for m in self.data_encoder.modules()) or module is self.bag_head:
             if isinstance(module, nn.Linear | nn.LayerNorm):
                 module.reset_parameters()
             return
@@ -155,8 +160,9 @@ class ChatSRForCausalLM(PreTrainedModel):
         self.language_model.set_output_embeddings(value)
 
     def embed(self, input_ids: Tensor, points: Tensor | None = None,
-              point_mask: Tensor | None = None) -> Tensor:
-        """Token embeddings (B, T, h) with the ``<data>`` slots replaced by the encoded points."""
+              point_mask: Tensor | None = None, encoded: Tensor | None = None) -> Tensor:
+        """Token embeddings (B, T, h) with the ``<data>`` slots replaced by the encoded points
+        (``encoded``, the set encoder's (B, k, d) output, if already computed)."""
         embeds = self.get_input_embeddings()(input_ids)  # (B, T, h)
         is_data = input_ids == self.config.data_token_id  # (B, T)
         counts = is_data.sum(dim=1)  # (B,)
@@ -172,23 +178,54 @@ class ChatSRForCausalLM(PreTrainedModel):
             raise ValueError(f"prompt {bad} holds {int(counts[bad])} {DATA} tokens but the "
                              f"encoder gives {k} vectors per point set: expand {DATA} to {k} "
                              f"copies (ChatSRProcessor does)")
-        data = self.projector(self.data_encoder(points, point_mask))  # (B, k, h)
+        if encoded is None:
+            encoded = self.data_encoder(points, point_mask)  # (B, k, d)
+        data = self.projector(encoded)  # (B, k, h)
         slots = is_data.unsqueeze(-1).expand_as(embeds)  # (B, T, h)
         return embeds.masked_scatter(slots, data.to(embeds.dtype))  # (B, T, h)
+
+    def bag_loss(self, encoded: Tensor, labels: Tensor) -> Tensor:
+        """Binary cross-entropy of predicting, from the mean encoded point vector, which
+        vocabulary tokens occur in each answer (``labels``, -100 outside the answer).
+
+        An auxiliary loss for training: without it the encoder collapses to one output for
+        every point set (the LM lowers its loss faster from the prompt's text), and the model
+        ignores the data. It is a direct signal that forces the encoding to carry what the
+        formula is made of.
+        """
+        answer = labels.masked_fill(labels < 0, 0)  # (B, T)
+        target = torch.zeros(labels.shape[0], self.bag_head.out_features,
+                             device=labels.device)  # (B, V)
+        # amax, not a plain scatter: the filler index 0 of non-answer positions must not
+        # overwrite a real token 0 (EOS may be one)
+        target.scatter_reduce_(1, answer, (labels >= 0).to(target.dtype), reduce="amax")
+        logits = self.bag_head(encoded.mean(dim=1)).float()  # (B, V)
+        return nn.functional.binary_cross_entropy_with_logits(logits, target)
 
     def forward(self, input_ids: Tensor | None = None, attention_mask: Tensor | None = None,
                 points: Tensor | None = None, point_mask: Tensor | None = None,
                 labels: Tensor | None = None, inputs_embeds: Tensor | None = None,
                 **kwargs: Any) -> CausalLMOutputWithPast:
         """Logits for every position; with ``labels``, the mean cross-entropy over the labelled
-        (answer) tokens. ``num_items_in_batch`` in ``kwargs`` makes it a sum divided by that
+        (answer) tokens, plus in training the weighted `bag_loss` if the config asks for it. ``num_items_in_batch`` in ``kwargs`` makes it a sum divided by that
         number, which is how distributed training gets the loss of the combined batch."""
+        encoded = None
         if inputs_embeds is None:
             if input_ids is None:
                 raise ValueError("give input_ids (or inputs_embeds)")
-            inputs_embeds = self.embed(input_ids, points, point_mask)
-        return self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                                   labels=labels, **kwargs)
+            if points is not None:
+                encoded = self.data_encoder(points, point_mask)  # (B, k, d)
+            inputs_embeds = self.embed(input_ids, points, point_mask, encoded)
+        out = self.language_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask,
+                                  labels=labels, **kwargs)
+        if self.training and self.bag_head is not None and labels is not None \
+                and encoded is not None:
+            bag = self.bag_loss(encoded, labels)
+            total = kwargs.get("num_items_in_batch")
+            if total is not None:  # the LM loss is a share of the batch's: weigh this alike
+                bag = bag * (labels[:, 1:] >= 0).sum() / total
+            out.loss = out.loss + self.config.bag_loss_weight * bag
+        return out
 
     @torch.no_grad()
     def generate(self, input_ids: Tensor, attention_mask: Tensor | None = None,

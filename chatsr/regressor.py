@@ -4,7 +4,8 @@
 shape, its zero crossings and its domain stay the same), lets the model propose formulas for
 the rescaled data and `chatsr.search` refine them, converts each candidate back to the user's
 units with sympy and polishes its constants there, and tidies it (`chatsr.simplify`: ``Abs``
-of a one-signed argument, negligible constants). ``equations_`` is the Pareto front of
+of a one-signed argument, negligible constants, and constants the data do not need by the
+Bayesian information criterion). ``equations_`` is the Pareto front of
 accuracy against complexity, and ``best_`` is chosen as PySR's ``model_selection="best"``.
 
 >>> import numpy as np
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 import sympy
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .datasets import label_columns
 from .decoding import propose
@@ -40,7 +41,7 @@ from .pretrained import load_pretrained
 from .processing import ChatSRProcessor, pack_points, user_prompt
 from .search import search
 from .selection import pareto_front, select_best
-from .simplify import rewrites
+from .simplify import prunings, rewrites
 
 __all__ = ["ChatSRRegressor"]
 
@@ -76,14 +77,23 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
     model_selection
         ``"best"`` (highest score within 1.5x the lowest loss, as PySR), ``"accuracy"`` or
         ``"score"``.
+    loss
+        What the constants are fitted to and the candidates compared by: ``"mse"``, the mean
+        squared error; ``"relative"``, the mean squared relative error ``((f - y) / y)**2``,
+        which weighs a planet at 0.4 AU as much as one at 30 AU; ``"auto"`` takes
+        ``"relative"`` when ``y`` keeps one sign and spans at least two decades
+        (``max|y| / min|y| >= 100``), else ``"mse"``.
     random_state
         Seed for decoding, point subsets and constant fitting.
 
     Attributes
     ----------
     equations_ : pandas.DataFrame
-        The Pareto front: complexity, loss (MSE), r2, score, equation (sympy, the variable
-        names), expression (`Expression`), source (model, prefix, affine, mutation).
+        The Pareto front: complexity, loss (as ``loss_`` says, with the sample weights), mse,
+        r2, score, equation (sympy, the variable names), expression (`Expression`), source
+        (model, prefix, affine, mutation).
+    loss_ : str
+        ``"mse"`` or ``"relative"``: the loss used (what ``loss="auto"`` chose).
     best_ : pandas.Series
         The row of ``equations_`` chosen by ``model_selection``.
     model_points_ : numpy.ndarray
@@ -99,6 +109,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                  time_budget: float | None = 10.0, max_rounds: int | None = None,
                  max_length: int = 20, max_points: int = 200,
                  model_selection: Literal["best", "accuracy", "score"] = "best",
+                 loss: Literal["auto", "mse", "relative"] = "auto",
                  random_state: int | None = None):
         self.model = model
         self.num_candidates = num_candidates
@@ -110,15 +121,18 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self.max_length = max_length
         self.max_points = max_points
         self.model_selection = model_selection
+        self.loss = loss
         self.random_state = random_state
 
     # fitting -----------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, *, variable_names: Sequence[str] | None = None,
+    def fit(self, X: Any, y: Any, *, sample_weight: Any = None,
+            variable_names: Sequence[str] | None = None,
             prompt: str | None = None) -> ChatSRRegressor:
         """Find formulas for ``y`` as a function of the columns of ``X``; returns ``self``.
 
         ``X`` is an array (n, d) or a DataFrame (its column names become the variable names);
-        ``prompt`` is context for the model's text channel. The shipped model was trained on
+        ``sample_weight`` weighs the points in the loss; ``prompt`` is context for the
+        model's text channel. The shipped model was trained on
         sentences about the formula (`chatsr.samples`): "It contains sin.", "There is no exp
         in the formula.", "The formula depends on x1 and x2.", "It has 2 constants to fit.",
         "All values of x1 are positive." Other text is read but carries no trained meaning.
@@ -126,6 +140,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         start = time.perf_counter()
         names = _column_names(X, variable_names)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        weight = self._weights(y, sample_weight)
         model, tokenizer = self._model()
         _check_problem(X, y, max_dims=model.config.max_dims)
         self.variable_names_ = names or [f"x{i}" for i in range(1, X.shape[1] + 1)]
@@ -147,12 +162,13 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         proposer = self._proposer(model, tokenizer, self.model_points_, X.shape[1], prompt)
         found = search(proposer, Xs, ys, time_budget=self.time_budget,
                        max_rounds=self.max_rounds, num_candidates=self.num_candidates,
-                       operators=allowed, random_state=rng)
+                       operators=allowed, random_state=rng,
+                       sample_weight=None if weight is None else weight * y_scale**2)
         # the front in rescaled units is the front in the user's (the loss scales by y_scale²)
         front = pareto_front(pd.DataFrame({"complexity": [e.complexity for e in found],
-                                           "loss": [e.fit.mse for e in found],
+                                           "loss": [e.fit.loss for e in found],
                                            "candidate": found}))
-        rows = [self._in_user_units(eq, X, y, x_scale, y_scale, rng, allowed)
+        rows = [self._in_user_units(eq, X, y, weight, x_scale, y_scale, rng, allowed)
                 for eq in front["candidate"]]
         rows = [row for row in rows if row is not None]
         if not rows:
@@ -160,6 +176,24 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self._set_results(pd.DataFrame(rows))
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _weights(self, y: np.ndarray, sample_weight: Any) -> np.ndarray | None:
+        """The points' weights in the loss (None: all equal); sets ``loss_``."""
+        if self.loss not in ("auto", "mse", "relative"):
+            raise ValueError(f"loss must be 'auto', 'mse' or 'relative', got {self.loss!r}")
+        magnitude = np.abs(y)
+        one_signed = bool((y > 0).all() or (y < 0).all())
+        if self.loss == "relative" and not one_signed:
+            raise ValueError("loss='relative' divides by y, which must then keep one sign and "
+                             "never be 0; use loss='mse'")
+        spans_decades = one_signed and magnitude.max() >= 100 * magnitude.min()
+        self.loss_ = "relative" if self.loss == "relative" or (
+            self.loss == "auto" and spans_decades) else "mse"
+        weight = None if sample_weight is None else _check_sample_weight(
+            sample_weight, y, ensure_non_negative=True)  # also rejects all zeros
+        if self.loss_ == "relative":
+            weight = (1.0 if weight is None else weight) / np.square(y)
+        return weight
 
     def _allowed_operators(self) -> set[str]:
         allowed = OPERATORS if self.operators is None else self.operators
@@ -190,9 +224,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
         return proposer
 
-    def _in_user_units(self, equation, X: np.ndarray, y: np.ndarray, x_scale: np.ndarray,
-                       y_scale: float, rng: np.random.Generator, allowed: set[str]
-                       ) -> dict[str, Any] | None:
+    def _in_user_units(self, equation, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
+                       x_scale: np.ndarray, y_scale: float, rng: np.random.Generator,
+                       allowed: set[str]) -> dict[str, Any] | None:
         """A candidate for rescaled data, rewritten for the original units and re-polished;
         None if it cannot be evaluated or needs an operator that is not ``allowed``."""
         user = equation.expression
@@ -205,39 +239,53 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                 user = Expression.from_sympy(formula)
             except (ExpressionError, ValueError):
                 return None
-        fit = self._polish(user, X, y, rng)
+        fit = self._polish(user, X, y, weight, rng)
         if not np.isfinite(fit.mse):
             return None
-        fit = self._tidied(fit, X, y, rng)
+        fit = self._tidied(fit, X, y, weight, rng)
         if set(fit.expression.names) & set(OPERATORS) - allowed:
             return None
-        return {"complexity": fit.expression.complexity, "loss": fit.mse, "r2": fit.r2,
+        return {"complexity": fit.expression.complexity, "loss": fit.loss, "mse": fit.mse,
+                "r2": fit.r2,
                 "equation": fit.expression.to_sympy(variable_names=self.variable_names_),
                 "expression": fit.expression, "source": equation.source}
 
     def _polish(self, expression: Expression, X: np.ndarray, y: np.ndarray,
-                rng: np.random.Generator) -> FitResult:
+                weight: np.ndarray | None, rng: np.random.Generator) -> FitResult:
         """Refit the constants on the user's data, starting from those ``expression`` has."""
         initial = None if expression.constants is None else np.asarray(expression.constants)
         with np.errstate(all="ignore"):
             return fit_constants(expression, X, y, restarts=2, random_state=rng, initial=initial,
-                                 time_limit=None if self.time_budget is None else 0.2)
+                                 time_limit=None if self.time_budget is None else 0.2,
+                                 sample_weight=weight)
 
-    def _tidied(self, fit: FitResult, X: np.ndarray, y: np.ndarray,
+    def _tidied(self, fit: FitResult, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
                 rng: np.random.Generator) -> FitResult:
-        """The simplest rewrite of a fit (`chatsr.simplify`) that is as accurate, or the fit."""
-        best = fit
-        tolerance = fit.mse * (1 + TIDY_TOLERANCE) + 1e-14 * float(np.var(y))
-        for formula in rewrites(fit.expression.to_sympy(), X):
-            try:
-                candidate = Expression.from_sympy(formula)
-            except (ExpressionError, ValueError):
-                continue
-            if candidate.complexity >= best.expression.complexity:
-                continue
-            refit = self._polish(candidate, X, y, rng)
-            if refit.mse <= tolerance:
-                best = refit
+        """The simplest rewrite of a fit (`chatsr.simplify`) that is as accurate, or the fit.
+
+        A rewrite with the same values (``rewrites``) may lose ``TIDY_TOLERANCE`` of the loss
+        to refit noise. One with ``k`` fewer constants (``prunings``) may lose more, as much
+        as the Bayesian information criterion allows: ``n log(loss)`` may rise by
+        ``k log(n)`` on ``n`` points, a factor ``n**(k/n)`` on the loss.
+        """
+        n = len(y)
+        spread = float(np.average(np.square(y - np.average(y, weights=weight)), weights=weight))
+        best, improved = fit, True
+        while improved:
+            improved = False
+            formula = best.expression.to_sympy()
+            for option in [*rewrites(formula, X), *prunings(formula)]:
+                try:
+                    candidate = Expression.from_sympy(option)
+                except (ExpressionError, ValueError):
+                    continue
+                if candidate.complexity >= best.expression.complexity:
+                    continue
+                fewer = fit.expression.n_constants - candidate.n_constants
+                factor = max(1 + TIDY_TOLERANCE, n ** (fewer / n))
+                refit = self._polish(candidate, X, y, weight, rng)
+                if refit.loss <= fit.loss * factor + 1e-14 * spread:
+                    best, improved = refit, True
         return best
 
     def _set_results(self, table: pd.DataFrame) -> None:

@@ -55,7 +55,7 @@ class Equation:
     skeleton: tuple[str, ...]
     fit: FitResult
     source: str  # "model", "prefix", "mutation" or "affine"
-    nmse: float  # MSE / var(y): the accuracy the reward uses
+    nmse: float  # loss / var(y), both weighted: the accuracy the reward uses
 
     @property
     def expression(self) -> Expression:
@@ -92,9 +92,12 @@ class _Pool:
     """Fitted candidates, keyed by canonical skeleton, with a shared deadline."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, deadline: float, fit_time: float | None,
-                 rng: np.random.Generator):
+                 rng: np.random.Generator, weight: np.ndarray | None):
         self.X, self.y, self.deadline, self.fit_time, self.rng = X, y, deadline, fit_time, rng
-        self.scale = float(np.var(y))
+        self.weight = weight
+        # the loss of predicting the (weighted) mean: what makes a loss an NMSE
+        mean = np.average(y, weights=weight)
+        self.scale = float(np.average(np.square(y - mean), weights=weight))
         self.equations: dict[str, Equation] = {}
         self.seen: set[str] = set()
 
@@ -112,10 +115,10 @@ class _Pool:
         if expr.n_constants > 12:  # BFGS over so many constants is slow and rarely right
             return None
         fit = fit_constants(expr, self.X, self.y, restarts=4, time_limit=self.fit_time,
-                            random_state=self.rng)
+                            random_state=self.rng, sample_weight=self.weight)
         if not np.isfinite(fit.mse):
             return None
-        nmse = fit.mse / self.scale if self.scale > 0 else fit.mse
+        nmse = fit.loss / self.scale if self.scale > 0 else fit.loss
         equation = Equation(tuple(expr.to_tokens()), fit, source, nmse)
         self.equations[key] = equation
         return equation
@@ -146,7 +149,8 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
            time_budget: float | None = 10.0, max_rounds: int | None = None,
            num_candidates: int = 64, num_parents: int = 4, resamples: int = 8,
            operators: Collection[str] | None = None,
-           random_state: int | np.random.Generator | None = None) -> list[Equation]:
+           random_state: int | np.random.Generator | None = None,
+           sample_weight: np.ndarray | None = None) -> list[Equation]:
     """Fit the model's proposals for ``X``, ``y`` and refine the best until the budget ends.
 
     Parameters
@@ -166,6 +170,8 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
         ``num_parents`` best candidates, and mutates them.
     operators
         Operator names the mutations may add (None: all); the affine wrapper needs add and mul.
+    sample_weight
+        Weights of the points in every fit's loss (`chatsr.fitting.fit_constants`).
 
     Returns the fitted candidates, best reward first.
     """
@@ -178,7 +184,8 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
     rng = np.random.default_rng(random_state)
     start = time.perf_counter()
     fit_time = None if time_budget is None else max(0.05, time_budget / 50)
-    pool = _Pool(X, y, deadline=float("inf"), fit_time=fit_time, rng=rng)
+    pool = _Pool(X, y, deadline=float("inf"), fit_time=fit_time, rng=rng,
+                 weight=sample_weight)
     # the first round is fitted whatever the budget
     for tokens in propose((), num_candidates, int(rng.integers(2**31))):
         pool.add(tokens, "model")

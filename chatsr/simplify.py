@@ -10,6 +10,10 @@ one only when it is as accurate.
 * a constant whose removal changes no value by more than ``RELATIVE_CHANGE`` becomes 0;
 * then sympy's ``expand`` and ``cancel`` collect what is left.
 
+`prunings` goes further and drops one constant at a time whatever its weight, for the caller to
+judge by an information criterion: ``C*a**C - C`` fitted to noisy data keeps a small offset
+that only an accuracy/size trade-off can remove.
+
 >>> import numpy as np, sympy
 >>> x1, x2 = sympy.symbols("x1 x2", real=True)
 >>> X = np.random.default_rng(0).uniform(1, 2, size=(50, 2))
@@ -22,10 +26,11 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-__all__ = ["RELATIVE_CHANGE", "rewrites"]
+__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "prunings", "rewrites"]
 
 RELATIVE_CHANGE = 1e-7  # a constant this negligible (RMS change / RMS value) is fitting noise
 _MAX_OPS = 80  # expand/cancel on larger formulas may take long and rarely helps
+MAX_PRUNED = 8  # formulas with more constants are not pruned (each try costs a refit)
 
 
 def _values(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -> np.ndarray:
@@ -88,3 +93,27 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
         if candidate != expr and candidate not in unique:
             unique.append(candidate)
     return unique
+
+
+def prunings(expr: sympy.Expr) -> list[sympy.Expr]:
+    """``expr`` with each of its constants (floats) set to 0 in turn, and each factor also
+    to 1, as sympy simplifies the result (``x*0`` goes, ``a + 0`` is ``a``, ``1*a`` is
+    ``a``); none if it holds more than `MAX_PRUNED` constants.
+
+    >>> x1 = sympy.Symbol("x1", real=True)
+    >>> prunings(2.5 * x1 + 0.125)
+    [2.5*x1, 0.125000000000000, x1 + 0.125]
+    """
+    constants = sorted(expr.atoms(sympy.Float), key=abs)
+    if len(constants) > MAX_PRUNED:
+        return []
+    factors = {a for m in expr.atoms(sympy.Mul) for a in m.args if a.is_Float}
+    out = []
+    for constant in constants:
+        for value in (sympy.Integer(0), sympy.Integer(1))[:2 if constant in factors else 1]:
+            candidate = expr.xreplace({constant: value})
+            if candidate.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+                continue
+            if candidate != expr and candidate not in out:
+                out.append(candidate)
+    return out

@@ -125,7 +125,8 @@ class TrainingConfig:
 def build_model(options: dict[str, Any] | None = None, *, seed: int = 0
                 ) -> tuple[ChatSRForCausalLM, Any]:
     """A fresh model and the shipped tokenizer. ``options``: ``{"tiny": True}`` for tests, or
-    ``{"encoder": {SetEncoderConfig fields}, "text": {Qwen2Config fields}}``."""
+    ``{"encoder": {SetEncoderConfig fields}, "text": {Qwen2Config fields}, "bag_loss_weight": w}``
+    (see `ChatSRForCausalLM.bag_loss`)."""
     options = dict(options or {})
     tokenizer = load_tokenizer()
     torch.manual_seed(seed)  # every rank builds the same initial weights
@@ -134,8 +135,10 @@ def build_model(options: dict[str, Any] | None = None, *, seed: int = 0
     else:
         encoder = SetEncoderConfig(**options.pop("encoder", {}))
         config = ChatSRConfig.for_tokenizer(tokenizer, encoder, **options.pop("text", {}))
+    config.bag_loss_weight = float(options.pop("bag_loss_weight", 0.0))
     if options:
-        raise ValueError(f"unknown model options {sorted(options)}: use encoder, text or tiny")
+        raise ValueError(f"unknown model options {sorted(options)}: use encoder, text, "
+                         f"bag_loss_weight or tiny")
     return ChatSRForCausalLM(config), tokenizer
 
 
@@ -266,10 +269,15 @@ class _Run:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Any]:
-        """Validation loss, and the share of greedy answers that parse into a formula."""
+        """Validation loss, its rise when the answers meet other samples' points
+        (``data_gain``), and the share of greedy answers that parse into a formula."""
         self.model.eval()
         micro = self.val_batches(0)
         loss = self._loss(micro, backward=False)
+        # the same answers with each micro-batch's point sets rotated by one: how much the
+        # model reads the data (0 when the encoder is ignored or has collapsed)
+        shuffled = self._loss([b | {k: b[k].roll(1, dims=0) for k in ("points", "point_mask")}
+                               for b in micro], backward=False)
         records = [self.val_batches.source[i] for i in self.val_batches.indices(0)]
         prompts = self.processor([self.val_batches.points(r, i) for r, i in
                                   zip(records, self.val_batches.indices(0), strict=True)],
@@ -287,7 +295,7 @@ class _Run:
                 pass
         counts = dist_utils.all_reduce_sum(torch.tensor([parsed, len(records)]), self.context)
         return {"step": self.step, "val_loss": float(loss),
-                "parse_rate": float(counts[0] / counts[1])}
+                "data_gain": float(shuffled - loss), "parse_rate": float(counts[0] / counts[1])}
 
     def save(self, directory: Path) -> None:
         """Model, tokenizer, optimizer, scheduler and history under ``directory`` (rank 0

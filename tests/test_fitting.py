@@ -196,3 +196,37 @@ def test_bad_options_are_rejected(options, message):
 def test_expression_must_be_an_expression():
     with pytest.raises(TypeError, match="expr must be an Expression"):
         fit_constants("C*x1", np.ones((3, 1)), np.ones(3))
+
+
+def test_sample_weights_give_the_weighted_least_squares_line():
+    X = uniform(0.0, 5.0, 40)
+    y = 1.5 * X[:, 0] + np.random.default_rng(1).normal(0, 0.5, 40)
+    weight = np.random.default_rng(2).uniform(0.1, 3.0, 40)
+    result = fit_constants(Expression.parse("+ * C x1 C"), X, y, sample_weight=weight,
+                           random_state=0)
+    design = np.c_[X[:, 0], np.ones(40)] * np.sqrt(weight)[:, None]
+    expected = np.linalg.lstsq(design, y * np.sqrt(weight), rcond=None)[0]
+    assert np.allclose(result.constants, expected, rtol=1e-6)
+    residual = result.expression(X) - y
+    assert np.isclose(result.loss, np.average(residual**2, weights=weight))
+    assert np.isclose(result.mse, np.mean(residual**2)) and result.loss != result.mse
+
+
+def test_zero_weights_ignore_their_points_and_no_weights_mean_equal_ones():
+    X = uniform(1.0, 2.0, 20)
+    y = 3.0 * X[:, 0]
+    y[:5] = 100.0  # outliers, weighted out
+    weight = np.r_[np.zeros(5), np.ones(15)]
+    skeleton = Expression.parse("* C x1")
+    fitted = fit_constants(skeleton, X, y, sample_weight=weight, random_state=0)
+    assert np.isclose(fitted.constants[0], 3.0) and fitted.loss < 1e-20 < fitted.mse
+    plain = fit_constants(skeleton, X, y, random_state=0)
+    ones = fit_constants(skeleton, X, y, sample_weight=np.ones(20), random_state=0)
+    assert np.allclose(plain.constants, ones.constants) and plain.loss == plain.mse
+
+
+@pytest.mark.parametrize("weight", [np.ones(4), -np.ones(5), np.zeros(5), np.full(5, np.nan)])
+def test_bad_sample_weights_are_rejected(weight):
+    with pytest.raises(ValueError, match="sample_weight"):
+        fit_constants(Expression.parse("* C x1"), np.ones((5, 1)), np.ones(5),
+                      sample_weight=weight)

@@ -97,6 +97,37 @@ def test_loss_trains_the_encoder_and_projector(model, processor):
     model.zero_grad()
 
 
+def test_bag_loss_adds_to_the_training_loss_only(tokenizer, processor):
+    config = ChatSRConfig.tiny(tokenizer)
+    config.bag_loss_weight = 0.5
+    torch.manual_seed(0)
+    model = ChatSRForCausalLM(config)
+    batch = train_batch(processor)
+    model.eval()
+    lm_loss = model(**batch).loss
+    model.train()
+    total = model(**batch).loss
+    encoded = model.data_encoder(batch["points"], batch["point_mask"])
+    bag = model.bag_loss(encoded, batch["labels"])
+    assert torch.allclose(total, lm_loss + 0.5 * bag, atol=1e-6)
+    # the target of each row is the set of its answer tokens, nothing else
+    logits = model.bag_head(encoded.mean(dim=1))
+    target = torch.zeros_like(logits)
+    for row, answer in enumerate(ANSWERS):
+        ids = processor.encode_answer(answer)
+        target[row, ids] = 1.0
+    assert torch.allclose(bag, F.binary_cross_entropy_with_logits(logits, target), atol=1e-6)
+    # it trains the encoder without the LM
+    model.zero_grad()
+    bag.backward()
+    assert all(p.grad is None for p in model.language_model.parameters())
+    assert any(p.grad.abs().sum() > 0 for p in model.data_encoder.parameters())
+
+
+def test_models_without_bag_loss_have_no_bag_head(model):
+    assert model.config.bag_loss_weight == 0 and model.bag_head is None
+
+
 def test_greedy_generate_continues_the_prompt_from_the_points(model, processor):
     batch = prompt_batch(processor)
     B, T = batch["input_ids"].shape

@@ -34,6 +34,10 @@ EXPECTED_FAILED = {
     # joblib.hash(copy.deepcopy(module)) != joblib.hash(module) for an unchanged torch module;
     # test_fit_leaves_the_model_unchanged checks the parameters and state instead
     "check_estimators_overwrite_params": "a deep copy of a torch model hashes differently",
+    # 30 columns, more than the model reads; and the model reads the points themselves, so
+    # repeating a row changes what it proposes where a weight does not
+    "check_sample_weight_equivalence_on_dense_data": "X has 30 columns; repeated rows are "
+                                                     "new points to the model",
 }
 
 
@@ -131,3 +135,27 @@ def test_operator_constraints_hold_for_every_reported_formula():
     est = make(operators=["sin", "cos", "exp", "add"], exclude=["add"]).fit(X, y)
     for expression in est.equations_["expression"]:
         assert set(expression.names) & {"add", "mul", "sub", "div"} == set(), expression.names
+
+
+def test_loss_auto_is_relative_for_one_signed_data_spanning_decades():
+    X = np.geomspace(0.4, 30.0, 12).reshape(-1, 1)
+    assert make().fit(X, X[:, 0] ** 1.5).loss_ == "relative"
+    assert make().fit(X, np.log(X[:, 0]) + 3).loss_ == "mse"  # one decade only
+    assert make(loss="mse").fit(X, X[:, 0] ** 1.5).loss_ == "mse"
+    est = make(loss="relative").fit(X, X[:, 0] + 1)
+    row = est.best_
+    yhat = row["expression"](X)
+    assert np.isclose(row["loss"], np.mean(((yhat - X[:, 0] - 1) / (X[:, 0] + 1)) ** 2))
+    assert np.isclose(row["mse"], np.mean((yhat - X[:, 0] - 1) ** 2))
+
+
+@pytest.mark.parametrize(("options", "weight", "message"), [
+    ({"loss": "relative"}, None, "keep one sign"),
+    ({"loss": "cubic"}, None, "loss must be"),
+    ({}, np.zeros(10), "non-zero"),
+    ({}, -np.ones(10), "(?i)negative"),
+])
+def test_bad_loss_and_weights_are_clear_errors(options, weight, message):
+    X = np.arange(1.0, 11.0).reshape(-1, 1)
+    with pytest.raises(ValueError, match=message):
+        make(**options).fit(X, X[:, 0] - 5, sample_weight=weight)

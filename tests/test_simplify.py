@@ -3,7 +3,7 @@
 import numpy as np
 import sympy
 
-from chatsr.simplify import RELATIVE_CHANGE, rewrites
+from chatsr.simplify import MAX_PRUNED, RELATIVE_CHANGE, prunings, rewrites
 
 x1, x2, x3 = sympy.symbols("x1 x2 x3", real=True)
 POSITIVE = np.random.default_rng(0).uniform(1.0, 3.0, size=(80, 3))
@@ -45,3 +45,30 @@ def test_a_formula_with_zoo_is_never_evaluated_or_returned():
     assert all(not r.has(sympy.zoo) for r in rewrites(formula, POSITIVE))
     assert all(not r.has(sympy.zoo) for r in rewrites(x2 + 1 / (x1 - sympy.Float(1.0) * x1
                                                                 + 1e-9), POSITIVE))
+
+
+def test_prunings_drop_each_constant_and_set_each_factor_to_one():
+    options = prunings(1.0005 * x1**1.4987 - 0.00042)
+    assert 1.0005 * x1**1.4987 in options  # the offset dropped
+    assert x1**1.4987 - 0.00042 in options  # the factor set to 1
+    assert all(o.free_symbols <= {x1} for o in options)
+    many = sum(sympy.Float(k + 0.5) * x1**k for k in range(MAX_PRUNED + 1))
+    assert prunings(many) == []
+
+
+def test_the_regressor_prunes_an_offset_the_data_do_not_need():
+    from chatsr.regressor import ChatSRRegressor
+    from chatsr.fitting import fit_constants
+    from chatsr.expressions import Expression
+
+    # a power law in measurements with 0.1 % noise, fitted with a spurious offset
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.4, 30.0, size=(30, 1))
+    y = X[:, 0] ** 1.5 * (1 + rng.normal(0, 1e-3, 30))
+    weight = 1 / y**2
+    fit = fit_constants(Expression.parse("+ * C pow x1 C C"), X, y, sample_weight=weight,
+                        random_state=0)
+    tidy = ChatSRRegressor(time_budget=None)._tidied(fit, X, y, weight, rng)
+    assert tidy.expression.complexity < fit.expression.complexity
+    assert sympy.Float(1.5, 3) in {sympy.Float(c, 3) for c in tidy.constants}
+    assert tidy.loss <= fit.loss * 30 ** (2 / 30)

@@ -59,6 +59,8 @@ def test_evaluation_reports_validation_loss_and_parse_rate(tmp_path):
     evaluation = [row for row in history if "val_loss" in row]
     assert len(evaluation) == 1
     assert np.isfinite(evaluation[0]["val_loss"]) and 0 <= evaluation[0]["parse_rate"] <= 1
+    # other samples' points give another loss: the (untrained) model reads its data
+    assert np.isfinite(evaluation[0]["data_gain"]) and evaluation[0]["data_gain"] != 0
 
 
 def test_a_finished_run_continues_with_more_steps(tmp_path):
