@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-__all__ = ["BEST_LOSS_FACTOR", "ModelSelection", "pareto_front", "select_best"]
+__all__ = ["BEST_LOSS_FACTOR", "ModelSelection", "pareto_front", "penalized_loss", "select_best"]
 
 ModelSelection = Literal["best", "accuracy", "score"]
 BEST_LOSS_FACTOR = 1.5  # "best" chooses among rows with loss <= this times the lowest (PySR's)
@@ -119,6 +119,25 @@ def select_best(front: pd.DataFrame, model_selection: ModelSelection = "best") -
         return front.iloc[loss.argmin()]
     rows = front[loss <= BEST_LOSS_FACTOR * loss.min()] if model_selection == "best" else front
     return rows.iloc[rows["score"].argmax()]
+
+
+def penalized_loss(loss: float, num_constants: int, num_points: int) -> float:
+    """``loss`` times the small-sample penalty of the corrected Akaike criterion (AICc).
+
+    ``n log(loss) + 2k + 2k(k + 1) / (n - k - 1)`` is AICc for ``k`` fitted constants on ``n``
+    points; this returns ``exp(AICc / n)``, a loss again: barely above ``loss`` on many points,
+    much larger when the constants are many for the points (8 planets, 6 constants: ×e¹²), and
+    ``inf`` when ``k >= n - 1``, where a formula can pass through every point.
+
+    >>> round(penalized_loss(1.0, 1, 8), 3), round(penalized_loss(1.0, 2, 200), 3)
+    (1.396, 1.021)
+    >>> penalized_loss(1.0, 7, 8)
+    inf
+    """
+    n, k = num_points, num_constants
+    if n - k - 1 <= 0:
+        return float("inf")
+    return float(loss * np.exp((2 * k + 2 * k * (k + 1) / (n - k - 1)) / n))
 
 
 def _check_table(table: object, argument: str, columns: tuple[str, ...]) -> None:

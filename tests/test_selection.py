@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chatsr.selection import pareto_front, select_best
+from chatsr.selection import pareto_front, penalized_loss, select_best
 
 
 def table(complexity, loss, **extra):
@@ -127,3 +127,15 @@ def test_empty_table():
 def test_missing_score_column():
     with pytest.raises(ValueError, match="missing score"):
         select_best(table([1], [1.0]))
+
+
+# the small-sample penalty ---------------------------------------------------------------------
+def test_penalized_loss_is_aicc_as_a_loss():
+    n, k, loss = 20, 3, 0.37
+    aicc = n * math.log(loss) + 2 * k + 2 * k * (k + 1) / (n - k - 1)
+    assert math.isclose(math.log(penalized_loss(loss, k, n)) * n, aicc)
+    assert penalized_loss(loss, 0, n) == loss  # nothing fitted, nothing to pay
+    # more constants cost more, fewer points cost more, and interpolation is never chosen
+    assert penalized_loss(loss, 4, n) > penalized_loss(loss, 3, n)
+    assert penalized_loss(loss, 3, 10) > penalized_loss(loss, 3, n)
+    assert penalized_loss(loss, 9, 10) == math.inf
