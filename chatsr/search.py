@@ -6,8 +6,10 @@ a policy instead and spends the rest of the budget near the best candidates foun
 * **resampling from prefixes** (the model's own moves): cut a good candidate at the root of one
   of its subtrees and let the model write new completions of that prefix, so the part of the
   formula that already fits is kept and the rest is redrawn given the data;
-* **mutations** (no model needed): replace a subtree by a constant or a variable, wrap the
-  formula in ``C * f + C`` (an affine wrapper real data often need: units, offsets).
+* **mutations** (no model needed): replace a subtree by a constant or a variable, remove a
+  unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``), swap an operator for another of
+  the same arity (``cos`` → ``sin``), wrap the formula in ``C * f + C`` (an affine wrapper
+  real data often need: units, offsets).
 
 Every candidate's constants are fitted by BFGS (`chatsr.fitting`), skeletons are de-duplicated,
 and candidates are ranked by a reward that trades accuracy for size, as TPSR's does:
@@ -142,6 +144,17 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
     for start, end in [spans[i] for i in rng.permutation(len(spans))[:3]]:
         leaf = C_TOKEN if rng.random() < 0.5 else math_token(f"x{rng.integers(num_variables) + 1}")
         out.append(((*skeleton[:start], leaf, *skeleton[end:]), "mutation"))
+    names = [canonical_name(t) for t in skeleton]
+    unary = [i for i, name in enumerate(names) if arity(name) == 1]
+    for i in [unary[j] for j in rng.permutation(len(unary))[:2]]:  # u(a) -> a
+        out.append(((*skeleton[:i], *skeleton[i + 1:]), "mutation"))
+    operators = [i for i, name in enumerate(names) if arity(name) > 0]
+    for i in [operators[j] for j in rng.permutation(len(operators))[:2]]:  # u(a) -> v(a)
+        others = sorted(n for n in allowed if n in OPERATORS and n != names[i]
+                        and arity(n) == arity(names[i]))
+        if others:
+            swapped = math_token(others[rng.integers(len(others))])
+            out.append(((*skeleton[:i], swapped, *skeleton[i + 1:]), "mutation"))
     return out
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from chatsr.expressions import Expression
 from chatsr.operators import math_token
-from chatsr.search import search, subtree_spans
+from chatsr.search import _mutations, search, subtree_spans
 
 
 def tokens(text: str) -> tuple[str, ...]:
@@ -90,3 +90,27 @@ def test_without_a_clock_a_seed_gives_one_result():
     assert [e.fit.mse for e in runs[0]] == [e.fit.mse for e in runs[1]]
     with pytest.raises(ValueError, match="time_budget .*max_rounds"):
         search(proposer, X, y, time_budget=None)
+
+
+def test_mutations_remove_unary_operators_and_swap_operators():
+    rng = np.random.default_rng(0)
+    parent = tokens("* x2 exp neg tanh * C x1")
+    children = {child for _ in range(20)
+                for child, source in _mutations(parent, 2, rng, {"mul", "add", "exp", "neg",
+                                                                 "tanh", "sin", "cos"})}
+    assert tokens("* x2 exp neg * C x1") in children  # tanh removed
+    assert tokens("* x2 exp tanh * C x1") in children  # neg removed
+    assert tokens("* x2 sin neg tanh * C x1") in children  # exp swapped for sin
+    assert tokens("+ x2 exp neg tanh * C x1") in children  # mul swapped for add
+    for child in children:  # every child is a formula, made of allowed operators only
+        names = set(Expression.parse(list(child)).names)
+        assert names <= {"mul", "add", "exp", "neg", "tanh", "sin", "cos", "x1", "x2", "C"}
+
+
+def test_the_search_finds_a_formula_one_operator_away():
+    X = np.random.default_rng(1).uniform(0.5, 3.0, size=(80, 3))
+    y = X[:, 0] * X[:, 1] * np.sin(X[:, 2])
+    found = search(lambda prefix, n, seed: [tokens("* * x1 x2 cos x3")], X, y,
+                   time_budget=None, max_rounds=3, num_candidates=1, random_state=0,
+                   operators=["mul", "add", "sin", "cos", "exp"])
+    assert found[0].fit.r2 > 1 - 1e-10 and found[0].source == "mutation"
