@@ -58,8 +58,10 @@ __all__ = ["GPLEARN_SETTINGS", "METHODS", "RESULT_COLUMNS", "SUITES", "add_bench
            "gplearn_to_sympy", "plot_results", "run_bench", "run_benchmark", "select_problems",
            "summarize", "summary_markdown", "write_report"]
 
-# chatsr-oneshot: the model's first proposals only (no search rounds), to measure the search
-METHODS = ("chatsr", "gplearn", "chatsr-oneshot")
+# chatsr-oneshot: the model's first proposals only (no search rounds), to measure the search;
+# chatsr-prefix / chatsr-mutation: search rounds with only the model's prefix completions / only
+# the edits that need no model (mutations and the affine wrapper), to measure each
+METHODS = ("chatsr", "gplearn", "chatsr-oneshot", "chatsr-prefix", "chatsr-mutation")
 DEFAULT_METHODS = ("chatsr", "gplearn")
 SUITES = ("nguyen", "feynman", "all")
 NOISE_LEVELS = (0.0, 0.01)
@@ -131,14 +133,16 @@ def _protected_exp(x1: np.ndarray) -> np.ndarray:
     return np.exp(np.minimum(x1, 100.0))
 
 
-def _make_chatsr(n_variables: int, options: dict[str, Any], max_rounds: int | None = None
-                 ) -> tuple[Any, Any]:
+def _make_chatsr(n_variables: int, options: dict[str, Any], max_rounds: int | None = None,
+                 moves: tuple[str, ...] | None = None) -> tuple[Any, Any]:
     from .pretrained import load_pretrained  # it keeps HF's "Loading weights" bar quiet
     from .regressor import ChatSRRegressor
 
-    budget = {} if options["time_budget"] is None else {"time_budget": options["time_budget"]}
+    extra = {} if options["time_budget"] is None else {"time_budget": options["time_budget"]}
+    if moves is not None:
+        extra["moves"] = moves
     estimator = ChatSRRegressor(model=load_pretrained(options["model"]), max_rounds=max_rounds,
-                                random_state=options["seed"], **budget)
+                                random_state=options["seed"], **extra)
     return estimator, lambda: estimator.sympy()
 
 
@@ -154,9 +158,11 @@ def _make_gplearn(n_variables: int, options: dict[str, Any]) -> tuple[Any, Any]:
 
 
 _BUILDERS = {"chatsr": _make_chatsr, "gplearn": _make_gplearn,
-             "chatsr-oneshot": functools.partial(_make_chatsr, max_rounds=0)}
-_MODULES = {"chatsr": "chatsr.regressor", "gplearn": "gplearn.genetic",
-            "chatsr-oneshot": "chatsr.regressor"}
+             "chatsr-oneshot": functools.partial(_make_chatsr, max_rounds=0),
+             "chatsr-prefix": functools.partial(_make_chatsr, moves=("prefix",)),
+             "chatsr-mutation": functools.partial(_make_chatsr, moves=("mutation", "affine"))}
+_MODULES = {"gplearn": "gplearn.genetic"} | {m: "chatsr.regressor" for m in METHODS
+                                             if m.startswith("chatsr")}
 
 
 def gplearn_to_sympy(program: Sequence[Any], n_variables: int) -> sympy.Expr:

@@ -39,7 +39,7 @@ from .fitting import FitResult, fit_constants
 from .operators import OPERATORS, ExpressionError, canonical_name
 from .pretrained import load_pretrained
 from .processing import ChatSRProcessor, pack_points, user_prompt
-from .search import search
+from .search import MOVES, search
 from .selection import pareto_front, penalized_loss, select_best
 from .simplify import prunings, rewrites
 
@@ -67,6 +67,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         Operators allowed (None: all the model knows) and forbidden; enforced by the grammar.
     time_budget
         Seconds for the search after the first round; None: no clock (set ``max_rounds``).
+    moves
+        What the search rounds do (`chatsr.search.search`): ``"prefix"`` (the model completes
+        the start of good formulas), ``"mutation"``, ``"affine"``; all by default, fewer for
+        ablations.
     max_rounds
         Most rounds of search after the first. With ``time_budget=None`` the result depends
         only on the data and ``random_state``, not on the machine's speed.
@@ -109,6 +113,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                  strategy: Literal["sample", "beam", "greedy"] = "sample",
                  operators: Sequence[str] | None = None, exclude: Sequence[str] = (),
                  time_budget: float | None = 10.0, max_rounds: int | None = None,
+                 moves: Sequence[str] = MOVES,
                  max_length: int = 20, max_points: int = 200,
                  model_selection: Literal["best", "accuracy", "score"] = "best",
                  loss: Literal["auto", "mse", "relative"] = "auto",
@@ -120,6 +125,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self.exclude = exclude
         self.time_budget = time_budget
         self.max_rounds = max_rounds
+        self.moves = moves
         self.max_length = max_length
         self.max_points = max_points
         self.model_selection = model_selection
@@ -164,7 +170,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         proposer = self._proposer(model, tokenizer, self.model_points_, X.shape[1], prompt)
         found = search(proposer, Xs, ys, time_budget=self.time_budget,
                        max_rounds=self.max_rounds, num_candidates=self.num_candidates,
-                       operators=allowed, random_state=rng,
+                       operators=allowed, random_state=rng, moves=self.moves,
                        sample_weight=None if weight is None else weight * y_scale**2)
         # the front in rescaled units is the front in the user's (the loss scales by y_scale²)
         front = pareto_front(pd.DataFrame({"complexity": [e.complexity for e in found],

@@ -39,7 +39,7 @@ from .fitting import FitResult, fit_constants
 from .operators import CONSTANT, OPERATORS, ExpressionError, arity, canonical_name, math_token
 from .skeletons import skeleton_key
 
-__all__ = ["Equation", "Proposer", "search"]
+__all__ = ["MOVES", "Equation", "Proposer", "search"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ Proposer = Callable[[tuple[str, ...], int, int], Sequence[Sequence[str]]]
 COMPLEXITY_COST = 0.002  # reward lost per node: 10 nodes cost as much as NMSE 1e-4 → 0
 EXACT_R2 = 1.0 - 1e-10  # a formula this accurate on noise-free data cannot be improved
 C_TOKEN = math_token(CONSTANT)
+MOVES = ("prefix", "mutation", "affine")  # what a round may do; see the module docstring
 
 
 @dataclass(frozen=True)
@@ -133,14 +134,17 @@ class _Pool:
 
 
 def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Generator,
-               allowed: Collection[str]) -> list[tuple[tuple[str, ...], str]]:
+               allowed: Collection[str], moves: Collection[str] = MOVES
+               ) -> list[tuple[tuple[str, ...], str]]:
     spans = subtree_spans(skeleton)
     out = []
-    if "mul" in allowed:
+    if "affine" in moves and "mul" in allowed:
         out.append(((math_token("mul"), C_TOKEN, *skeleton), "affine"))
         if "add" in allowed:
             out.insert(0, ((math_token("add"), C_TOKEN, math_token("mul"), C_TOKEN, *skeleton),
                            "affine"))
+    if "mutation" not in moves:
+        return out
     for start, end in [spans[i] for i in rng.permutation(len(spans))[:3]]:
         leaf = C_TOKEN if rng.random() < 0.5 else math_token(f"x{rng.integers(num_variables) + 1}")
         out.append(((*skeleton[:start], leaf, *skeleton[end:]), "mutation"))
@@ -163,7 +167,8 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
            num_candidates: int = 64, num_parents: int = 4, resamples: int = 8,
            operators: Collection[str] | None = None,
            random_state: int | np.random.Generator | None = None,
-           sample_weight: np.ndarray | None = None) -> list[Equation]:
+           sample_weight: np.ndarray | None = None,
+           moves: Collection[str] = MOVES) -> list[Equation]:
     """Fit the model's proposals for ``X``, ``y`` and refine the best until the budget ends.
 
     Parameters
@@ -185,6 +190,9 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
         Operator names the mutations may add (None: all); the affine wrapper needs add and mul.
     sample_weight
         Weights of the points in every fit's loss (`chatsr.fitting.fit_constants`).
+    moves
+        What the rounds do, of ``"prefix"`` (the model completes prefixes), ``"mutation"``
+        and ``"affine"``; fewer measure what each adds (`chatsr bench`'s ablations).
 
     Returns the fitted candidates, best reward first.
     """
@@ -194,6 +202,9 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
         raise ValueError(f"time_budget must be positive (seconds), got {time_budget!r}")
     if max_rounds is not None and (not isinstance(max_rounds, int) or max_rounds < 0):
         raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
+    unknown = set(moves) - set(MOVES)
+    if unknown or not moves:
+        raise ValueError(f"moves must be some of {MOVES}, got {tuple(moves)!r}")
     rng = np.random.default_rng(random_state)
     start = time.perf_counter()
     fit_time = None if time_budget is None else max(0.05, time_budget / 50)
@@ -211,8 +222,10 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
            and not pool.solved()):
         rounds += 1
         for parent in pool.ranked()[:num_parents]:
-            for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed):
+            for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed, moves):
                 pool.add(tokens, source)
+            if "prefix" not in moves:
+                continue
             spans = subtree_spans(parent.skeleton)
             cut = spans[rng.integers(1, len(spans))][0] if len(spans) > 1 else 0
             for tokens in propose(parent.skeleton[:cut], resamples, int(rng.integers(2**31))):

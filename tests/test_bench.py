@@ -71,6 +71,14 @@ def test_one_problem_one_method(tiny_model_dir, tmp_path):
     assert (tmp_path / "bench.png").stat().st_size > 1000
 
 
+def test_the_ablations_run_as_methods(tiny_model_dir, tmp_path):
+    methods = ["chatsr-oneshot", "chatsr-prefix", "chatsr-mutation"]
+    results = run_benchmark(["Nguyen-1"], methods, [0.0], seed=0, time_budget=0.5, timeout=120,
+                            out_dir=tmp_path, model=tiny_model_dir, n_test=50, progress=False)
+    assert results["method"].tolist() == methods
+    assert (results["status"] == "ok").all(), results["error"].tolist()
+
+
 def test_data_are_fixed_by_seed_and_problem():
     problem = NGUYEN["Nguyen-9"]
     first, again = _data(problem, 0, 40), _data(problem, 0, 40)

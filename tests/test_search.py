@@ -114,3 +114,20 @@ def test_the_search_finds_a_formula_one_operator_away():
                    time_budget=None, max_rounds=3, num_candidates=1, random_state=0,
                    operators=["mul", "add", "sin", "cos", "exp"])
     assert found[0].fit.r2 > 1 - 1e-10 and found[0].source == "mutation"
+
+
+def test_moves_limit_what_the_rounds_do():
+    X = np.random.default_rng(0).uniform(1, 3, size=(60, 2))
+    y = 2.0 * X[:, 0] * X[:, 1] + 1.0
+    calls = []
+
+    def proposer(prefix, n, seed):
+        calls.append(prefix)
+        return [tokens("* x1 x1")]
+
+    found = search(proposer, X, y, time_budget=None, max_rounds=2, num_candidates=1,
+                   random_state=0, moves=("affine",))
+    assert {e.source for e in found} <= {"model", "affine"}
+    assert calls == [()]  # no prefix completions were asked for
+    with pytest.raises(ValueError, match="moves must be some of"):
+        search(proposer, X, y, max_rounds=1, moves=("crossover",))
