@@ -207,8 +207,9 @@ class ChatSRForCausalLM(PreTrainedModel):
                 labels: Tensor | None = None, inputs_embeds: Tensor | None = None,
                 **kwargs: Any) -> CausalLMOutputWithPast:
         """Logits for every position; with ``labels``, the mean cross-entropy over the labelled
-        (answer) tokens, plus in training the weighted `bag_loss` if the config asks for it. ``num_items_in_batch`` in ``kwargs`` makes it a sum divided by that
-        number, which is how distributed training gets the loss of the combined batch."""
+        (answer) tokens, plus in training the weighted `bag_loss` if the config asks for it.
+        ``num_items_in_batch`` in ``kwargs`` makes it a sum divided by that number, which is
+        how distributed training gets the loss of the combined batch."""
         encoded = None
         if inputs_embeds is None:
             if input_ids is None:

@@ -96,8 +96,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         The Pareto front: complexity, loss (as ``loss_`` says, with the sample weights, times
         the small-sample penalty of AICc for the formula's constants,
         `chatsr.selection.penalized_loss`: ×1.021 for 2 constants on 200 points, but ×e¹² for 6
-        on 8 points, which could pass through all of them), mse, r2, score, equation (sympy, the variable names), expression (`Expression`), source
-        (model, prefix, affine, mutation).
+        on 8 points, which could pass through all of them), mse, r2, score, equation (sympy,
+        the variable names), expression (`Expression`), source (model, prefix, affine,
+        mutation).
     loss_ : str
         ``"mse"`` or ``"relative"``: the loss used (what ``loss="auto"`` chose).
     best_ : pandas.Series

@@ -5,9 +5,9 @@ create`` itself is not run here; this keeps the two files from drifting apart.
 """
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -57,10 +57,10 @@ def test_prunings_drop_each_constant_and_set_each_factor_to_one():
 
 
 def test_the_regressor_prunes_an_offset_the_data_do_not_need():
+    from chatsr.expressions import Expression
+    from chatsr.fitting import fit_constants
     from chatsr.regressor import ChatSRRegressor
     from chatsr.selection import penalized_loss
-    from chatsr.fitting import fit_constants
-    from chatsr.expressions import Expression
 
     # a power law in measurements with 0.1 % noise, fitted with a spurious offset
     rng = np.random.default_rng(0)
