@@ -23,6 +23,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.optimize import OptimizeResult, minimize
@@ -72,12 +73,13 @@ class FitResult:
         Mean squared error of ``expression`` on the data; ``inf`` when no restart found
         constants at which the expression is finite on every point.
     loss
-        What the fit minimised: the weighted mean squared error
-        ``sum(w * (f - y)**2) / sum(w)`` with the ``sample_weight`` given, else ``mse``.
+        What the fit minimised: the mean squared error (``mse``), or of the logarithms with
+        ``loss="log"``, weighted by ``sample_weight`` if given: ``sum(w * r**2) / sum(w)``.
     r2
         Coefficient of determination, as :func:`chatsr.metrics.r2`; ``-inf`` on failure.
     success
-        Whether some constants made the expression finite on every data point.
+        Whether some constants made the expression finite on every data point (and of the
+        sign of ``y``, for ``loss="log"``): whether ``loss`` is finite.
     n_restarts_run
         Restarts started (0 for a skeleton without constants, which is only evaluated).
     timed_out
@@ -101,7 +103,8 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
                   maxiter: int = 1000, time_limit: float | None = 1.0,
                   random_state: int | np.random.Generator | None = None,
                   initial: np.ndarray | None = None,
-                  sample_weight: np.ndarray | None = None) -> FitResult:
+                  sample_weight: np.ndarray | None = None,
+                  loss: Literal["mse", "log"] = "mse") -> FitResult:
     """Fit the constant placeholders ``C`` of ``expr`` to minimise the MSE on ``(X, y)``.
 
     BFGS with an analytic gradient runs from up to ``restarts`` starting points: all constants
@@ -131,7 +134,13 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
         counts as one of the ``restarts``.
     sample_weight
         Non-negative weights, shape (n_points,), not all zero: the fit minimises the weighted
-        MSE (``1 / y**2`` makes it the mean squared *relative* error). None: all equal.
+        loss. None: all equal.
+    loss
+        ``"mse"``: the mean squared error; ``"log"``: the mean squared error of ``log|f|``
+        against ``log|y|``, for ``y`` of one sign spanning decades, where it weighs every
+        point by its relative error (``f`` must keep the sign of ``y``; where it does not, the
+        loss is infinite). On the log scale ``A*exp(B/x)`` is linear in ``log A`` and ``B``:
+        BFGS finds them from any start.
 
     Returns
     -------
@@ -162,6 +171,8 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
                         f"{type(expr).__name__}")
     X, y = _check_data(expr, X, y)
     weight = _check_weight(sample_weight, y)
+    sign = _log_sign(y, loss)  # 0: plain MSE; ±1: the sign of y on the log scale
+    target = y if not sign else np.log(sign * y)
     if restarts < 1:
         raise ValueError(f"restarts must be at least 1, got {restarts}")
     if maxiter < 1:
@@ -172,13 +183,14 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
 
     k = expr.n_constants
     if k == 0:
-        return _result(expr, np.zeros(0), X, y, weight, n_restarts_run=0, timed_out=False,
-                       start=start)
+        return _result(expr, np.zeros(0), X, y, weight, sign, n_restarts_run=0,
+                       timed_out=False, start=start)
 
     # The objective is the (weighted) MSE divided by this scale, so that BFGS's gradient
     # tolerance means the same on any data; the scale is var(y), or mean(y²) when y is
     # constant, both weighted as the MSE is.
-    scale = _weighted_variance(y, weight) if np.ptp(y) > 0 else _weighted_mean(y * y, weight)
+    scale = (_weighted_variance(target, weight) if np.ptp(target) > 0
+             else _weighted_mean(target * target, weight))
     if not 0 < scale < math.inf:  # y all zero, or so extreme that its variance over/underflows
         scale = 1.0
     norm = 2.0 / (y.size * scale)
@@ -191,7 +203,10 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
     def objective(c: np.ndarray) -> tuple[float, np.ndarray]:
         nonlocal best_nmse, best_constants
         values, jac = value_and_jacobian(X, c)  # (n,), (n, k)
-        residual = values - y  # (n,)
+        if sign:  # d log(s f) / dc = f' / f; f of the wrong sign is a wall, as non-finite is
+            values = np.log(np.where(sign * values > 0, sign * values, np.nan))
+            jac = jac / np.exp(values)[:, None] * sign
+        residual = values - target  # (n,)
         weighted = residual if weight is None else weight * residual  # (n,)
         nmse = float(weighted @ residual) * (0.5 * norm)
         grad = norm * (jac.T @ weighted)  # (k,)
@@ -257,23 +272,39 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
     if timed_out:
         logger.debug("fit_constants: time limit of %s s reached after %d restart(s)",
                      time_limit, n_run)
-    return _result(expr, best_constants, X, y, weight, n_restarts_run=n_run,
+    return _result(expr, best_constants, X, y, weight, sign, n_restarts_run=n_run,
                    timed_out=timed_out, start=start)
 
 
+def _log_sign(y: np.ndarray, loss: str) -> int:
+    if loss == "mse":
+        return 0
+    if loss != "log":
+        raise ValueError(f"loss must be 'mse' or 'log', got {loss!r}")
+    if (y > 0).all():
+        return 1
+    if (y < 0).all():
+        return -1
+    raise ValueError("loss='log' compares log|f| with log|y|: y must keep one sign and never "
+                     "be 0")
+
+
 def _result(expr: Expression, constants: np.ndarray, X: np.ndarray, y: np.ndarray,
-            weight: np.ndarray | None, *, n_restarts_run: int, timed_out: bool, start: float
-            ) -> FitResult:
+            weight: np.ndarray | None, sign: int, *, n_restarts_run: int, timed_out: bool,
+            start: float) -> FitResult:
     fitted = expr.with_constants(constants.tolist())
-    yhat = fitted(X)
+    yhat = np.broadcast_to(fitted(X), y.shape)
     mse = mean_squared_error(y, yhat)
     loss = mse
-    if weight is not None and math.isfinite(mse):
-        with np.errstate(over="ignore"):
-            loss = _weighted_mean(np.square(yhat - y), weight)
+    if math.isfinite(mse) and (weight is not None or sign):
+        with np.errstate(all="ignore"):
+            residual = (yhat - y if not sign else
+                        np.log(np.where(sign * yhat > 0, sign * yhat, np.nan)) - np.log(sign * y))
+            loss = _weighted_mean(np.square(residual), weight)
+        loss = loss if math.isfinite(loss) else math.inf
     constants.setflags(write=False)
     return FitResult(expression=fitted, constants=constants, mse=mse, loss=loss,
-                     r2=r2_score(y, yhat), success=math.isfinite(mse),
+                     r2=r2_score(y, yhat), success=math.isfinite(loss),
                      n_restarts_run=n_restarts_run, timed_out=timed_out,
                      time=time.perf_counter() - start)
 

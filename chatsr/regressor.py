@@ -83,10 +83,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         ``"score"``.
     loss
         What the constants are fitted to and the candidates compared by: ``"mse"``, the mean
-        squared error; ``"relative"``, the mean squared relative error ``((f - y) / y)**2``,
-        which weighs a planet at 0.4 AU as much as one at 30 AU; ``"auto"`` takes
-        ``"relative"`` when ``y`` keeps one sign and spans at least two decades
-        (``max|y| / min|y| >= 100``), else ``"mse"``.
+        squared error; ``"log"``, the mean squared error of ``log(f)`` against ``log(y)`` for
+        positive ``y`` (relative errors: a planet at 0.4 AU counts as much as one at 30 AU);
+        ``"auto"`` takes ``"log"`` when ``y`` is positive and spans at least two decades
+        (``max(y) / min(y) >= 100``), else ``"mse"``.
     random_state
         Seed for decoding, point subsets and constant fitting.
 
@@ -100,7 +100,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         the variable names), expression (`Expression`), source (model, prefix, affine,
         mutation).
     loss_ : str
-        ``"mse"`` or ``"relative"``: the loss used (what ``loss="auto"`` chose).
+        ``"mse"`` or ``"log"``: the loss used (what ``loss="auto"`` chose).
     best_ : pandas.Series
         The row of ``equations_`` chosen by ``model_selection``.
     model_points_ : numpy.ndarray
@@ -117,7 +117,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                  moves: Sequence[str] = MOVES,
                  max_length: int = 20, max_points: int = 200,
                  model_selection: Literal["best", "accuracy", "score"] = "best",
-                 loss: Literal["auto", "mse", "relative"] = "auto",
+                 loss: Literal["auto", "mse", "log"] = "auto",
                  random_state: int | None = None):
         self.model = model
         self.num_candidates = num_candidates
@@ -172,7 +172,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         found = search(proposer, Xs, ys, time_budget=self.time_budget,
                        max_rounds=self.max_rounds, num_candidates=self.num_candidates,
                        operators=allowed, random_state=rng, moves=self.moves,
-                       sample_weight=None if weight is None else weight * y_scale**2)
+                       sample_weight=weight, loss=self.loss_)
         # the front in rescaled units is the front in the user's (the loss scales by y_scale²)
         front = pareto_front(pd.DataFrame({"complexity": [e.complexity for e in found],
                                            "loss": [e.fit.loss for e in found],
@@ -188,21 +188,17 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
     def _weights(self, y: np.ndarray, sample_weight: Any) -> np.ndarray | None:
         """The points' weights in the loss (None: all equal); sets ``loss_``."""
-        if self.loss not in ("auto", "mse", "relative"):
-            raise ValueError(f"loss must be 'auto', 'mse' or 'relative', got {self.loss!r}")
-        magnitude = np.abs(y)
-        one_signed = bool((y > 0).all() or (y < 0).all())
-        if self.loss == "relative" and not one_signed:
-            raise ValueError("loss='relative' divides by y, which must then keep one sign and "
-                             "never be 0; use loss='mse'")
-        spans_decades = one_signed and magnitude.max() >= 100 * magnitude.min()
-        self.loss_ = "relative" if self.loss == "relative" or (
+        if self.loss not in ("auto", "mse", "log"):
+            raise ValueError(f"loss must be 'auto', 'mse' or 'log', got {self.loss!r}")
+        positive = bool((y > 0).all())
+        if self.loss == "log" and not positive:
+            raise ValueError("loss='log' compares log(f) with log(y): y must be positive; use "
+                             "loss='mse'")
+        spans_decades = positive and y.max() >= 100 * y.min()
+        self.loss_ = "log" if self.loss == "log" or (
             self.loss == "auto" and spans_decades) else "mse"
-        weight = None if sample_weight is None else _check_sample_weight(
+        return None if sample_weight is None else _check_sample_weight(
             sample_weight, y, ensure_non_negative=True)  # also rejects all zeros
-        if self.loss_ == "relative":
-            weight = (1.0 if weight is None else weight) / np.square(y)
-        return weight
 
     def _allowed_operators(self) -> set[str]:
         allowed = OPERATORS if self.operators is None else self.operators
@@ -249,7 +245,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
             except (ExpressionError, ValueError):
                 return None
         fit = self._polish(user, X, y, weight, rng)
-        if not np.isfinite(fit.mse):
+        if not fit.success:
             return None
         fit = self._tidied(fit, X, y, weight, rng)
         if set(fit.expression.names) & set(OPERATORS) - allowed:
@@ -267,7 +263,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         with np.errstate(all="ignore"):
             return fit_constants(expression, X, y, restarts=2, random_state=rng, initial=initial,
                                  time_limit=None if self.time_budget is None else 0.2,
-                                 sample_weight=weight)
+                                 sample_weight=weight, loss=self.loss_)
 
     def _tidied(self, fit: FitResult, X: np.ndarray, y: np.ndarray, weight: np.ndarray | None,
                 rng: np.random.Generator) -> FitResult:
@@ -279,7 +275,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         constants (``prunings``) may lose what the criterion grants per constant.
         """
         n = len(y)
-        spread = float(np.average(np.square(y - np.average(y, weights=weight)), weights=weight))
+        target = np.log(y) if self.loss_ == "log" else y
+        spread = float(np.average(np.square(target - np.average(target, weights=weight)),
+                                  weights=weight))
 
         def criterion(f: FitResult) -> float:
             return penalized_loss(f.loss + 1e-14 * spread, f.expression.n_constants, n)

@@ -95,12 +95,13 @@ class _Pool:
     """Fitted candidates, keyed by canonical skeleton, with a shared deadline."""
 
     def __init__(self, X: np.ndarray, y: np.ndarray, deadline: float, fit_time: float | None,
-                 rng: np.random.Generator, weight: np.ndarray | None):
+                 rng: np.random.Generator, weight: np.ndarray | None, loss: str):
         self.X, self.y, self.deadline, self.fit_time, self.rng = X, y, deadline, fit_time, rng
-        self.weight = weight
+        self.weight, self.loss = weight, loss
         # the loss of predicting the (weighted) mean: what makes a loss an NMSE
-        mean = np.average(y, weights=weight)
-        self.scale = float(np.average(np.square(y - mean), weights=weight))
+        target = np.log(np.abs(y)) if loss == "log" else y
+        mean = np.average(target, weights=weight)
+        self.scale = float(np.average(np.square(target - mean), weights=weight))
         self.equations: dict[str, Equation] = {}
         self.seen: set[str] = set()
 
@@ -118,8 +119,8 @@ class _Pool:
         if expr.n_constants > 12:  # BFGS over so many constants is slow and rarely right
             return None
         fit = fit_constants(expr, self.X, self.y, restarts=4, time_limit=self.fit_time,
-                            random_state=self.rng, sample_weight=self.weight)
-        if not np.isfinite(fit.mse):
+                            random_state=self.rng, sample_weight=self.weight, loss=self.loss)
+        if not fit.success:
             return None
         nmse = fit.loss / self.scale if self.scale > 0 else fit.loss
         equation = Equation(tuple(expr.to_tokens()), fit, source, nmse)
@@ -167,7 +168,7 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
            num_candidates: int = 64, num_parents: int = 4, resamples: int = 8,
            operators: Collection[str] | None = None,
            random_state: int | np.random.Generator | None = None,
-           sample_weight: np.ndarray | None = None,
+           sample_weight: np.ndarray | None = None, loss: str = "mse",
            moves: Collection[str] = MOVES) -> list[Equation]:
     """Fit the model's proposals for ``X``, ``y`` and refine the best until the budget ends.
 
@@ -188,8 +189,9 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
         ``num_parents`` best candidates, and mutates them.
     operators
         Operator names the mutations may add (None: all); the affine wrapper needs add and mul.
-    sample_weight
-        Weights of the points in every fit's loss (`chatsr.fitting.fit_constants`).
+    sample_weight, loss
+        The weights of the points and the loss (``"mse"`` or ``"log"``) of every fit
+        (`chatsr.fitting.fit_constants`).
     moves
         What the rounds do, of ``"prefix"`` (the model completes prefixes), ``"mutation"``
         and ``"affine"``; fewer measure what each adds (`chatsr bench`'s ablations).
@@ -209,7 +211,7 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
     start = time.perf_counter()
     fit_time = None if time_budget is None else max(0.05, time_budget / 50)
     pool = _Pool(X, y, deadline=float("inf"), fit_time=fit_time, rng=rng,
-                 weight=sample_weight)
+                 weight=sample_weight, loss=loss)
     # the first round is fitted whatever the budget
     for tokens in propose((), num_candidates, int(rng.integers(2**31))):
         pool.add(tokens, "model")

@@ -230,3 +230,25 @@ def test_bad_sample_weights_are_rejected(weight):
     with pytest.raises(ValueError, match="sample_weight"):
         fit_constants(Expression.parse("* C x1"), np.ones((5, 1)), np.ones(5),
                       sample_weight=weight)
+
+
+def test_log_loss_fits_arrhenius_from_any_start():
+    # k = A exp(-B / T) over four decades: on the log scale the constants are linear
+    T = np.linspace(273.0, 338.0, 6).reshape(-1, 1)
+    k = np.exp(31.0 - 12400.0 / T[:, 0])
+    result = fit_constants(Expression.parse("exp + C / C x1"), T, k, loss="log", random_state=0)
+    assert np.allclose(result.constants, [31.0, -12400.0], rtol=1e-6)
+    assert result.loss < 1e-15 and result.success
+
+
+def test_log_loss_walls_off_the_wrong_sign_and_needs_one_signed_y():
+    X = uniform(1.0, 2.0, 20)
+    y = -3.0 * X[:, 0] ** 2
+    result = fit_constants(Expression.parse("* C pow2 x1"), X, y, loss="log", random_state=0)
+    assert np.isclose(result.constants[0], -3.0) and result.loss < 1e-20
+    wrong = fit_constants(Expression.parse("pow2 x1"), X, y, loss="log")
+    assert not wrong.success and wrong.loss == float("inf") and np.isfinite(wrong.mse)
+    with pytest.raises(ValueError, match="keep one sign"):
+        fit_constants(Expression.parse("* C x1"), X, X[:, 0] - 1.5, loss="log")
+    with pytest.raises(ValueError, match="loss must be"):
+        fit_constants(Expression.parse("* C x1"), X, y, loss="l1")

@@ -9,6 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.regressor import ChatSRRegressor
+from chatsr.selection import penalized_loss
 from chatsr.tokenizer import load_tokenizer
 
 
@@ -137,20 +138,24 @@ def test_operator_constraints_hold_for_every_reported_formula():
         assert set(expression.names) & {"add", "mul", "sub", "div"} == set(), expression.names
 
 
-def test_loss_auto_is_relative_for_one_signed_data_spanning_decades():
+def test_loss_auto_is_log_for_one_signed_data_spanning_decades():
     X = np.geomspace(0.4, 30.0, 12).reshape(-1, 1)
-    assert make().fit(X, X[:, 0] ** 1.5).loss_ == "relative"
+    assert make().fit(X, X[:, 0] ** 1.5).loss_ == "log"
+    assert make().fit(X, -(X[:, 0] ** 1.5)).loss_ == "mse"  # log needs positive y
     assert make().fit(X, np.log(X[:, 0]) + 3).loss_ == "mse"  # one decade only
     assert make(loss="mse").fit(X, X[:, 0] ** 1.5).loss_ == "mse"
-    est = make(loss="relative").fit(X, X[:, 0] + 1)
+    y = X[:, 0] + 1
+    est = make(loss="log").fit(X, y)
     row = est.best_
     yhat = row["expression"](X)
-    assert np.isclose(row["loss"], np.mean(((yhat - X[:, 0] - 1) / (X[:, 0] + 1)) ** 2))
-    assert np.isclose(row["mse"], np.mean((yhat - X[:, 0] - 1) ** 2))
+    log_mse = np.mean((np.log(yhat) - np.log(y)) ** 2)
+    k = row["expression"].n_constants
+    assert np.isclose(row["loss"], penalized_loss(log_mse, k, len(y)), rtol=1e-6, atol=1e-30)
+    assert np.isclose(row["mse"], np.mean((yhat - y) ** 2))
 
 
 @pytest.mark.parametrize(("options", "weight", "message"), [
-    ({"loss": "relative"}, None, "keep one sign"),
+    ({"loss": "log"}, None, "must be positive"),
     ({"loss": "cubic"}, None, "loss must be"),
     ({}, np.zeros(10), "non-zero"),
     ({}, -np.ones(10), "(?i)negative"),
