@@ -7,9 +7,10 @@ a policy instead and spends the rest of the budget near the best candidates foun
   of its subtrees and let the model write new completions of that prefix, so the part of the
   formula that already fits is kept and the rest is redrawn given the data;
 * **mutations** (no model needed): replace a subtree by a constant or a variable, remove a
-  unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``), swap an operator for another of
-  the same arity (``cos`` → ``sin``), wrap the formula in ``C * f + C`` (an affine wrapper
-  real data often need: units, offsets).
+  unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``) or wrap a subtree in one
+  (``C/x1`` → ``exp(C/x1)``), swap an operator for another of the same arity (``cos`` →
+  ``sin``), wrap the formula in ``C * f + C`` (an affine wrapper real data often need:
+  units, offsets).
 
 Every candidate's constants are fitted by BFGS (`chatsr.fitting`), skeletons are de-duplicated,
 and candidates are ranked by a reward that trades accuracy for size, as TPSR's does:
@@ -153,6 +154,11 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
     unary = [i for i, name in enumerate(names) if arity(name) == 1]
     for i in [unary[j] for j in rng.permutation(len(unary))[:2]]:  # u(a) -> a
         out.append(((*skeleton[:i], *skeleton[i + 1:]), "mutation"))
+    wrappers = sorted(n for n in allowed if n in OPERATORS and arity(n) == 1)
+    if wrappers:
+        for start, end in [spans[i] for i in rng.permutation(len(spans))[:2]]:  # a -> u(a)
+            wrapper = math_token(wrappers[rng.integers(len(wrappers))])
+            out.append(((*skeleton[:start], wrapper, *skeleton[start:]), "mutation"))
     operators = [i for i, name in enumerate(names) if arity(name) > 0]
     for i in [operators[j] for j in rng.permutation(len(operators))[:2]]:  # u(a) -> v(a)
         others = sorted(n for n in allowed if n in OPERATORS and n != names[i]

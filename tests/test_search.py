@@ -92,16 +92,17 @@ def test_without_a_clock_a_seed_gives_one_result():
         search(proposer, X, y, time_budget=None)
 
 
-def test_mutations_remove_unary_operators_and_swap_operators():
+def test_mutations_remove_and_insert_unary_operators_and_swap_operators():
     rng = np.random.default_rng(0)
     parent = tokens("* x2 exp neg tanh * C x1")
-    children = {child for _ in range(20)
+    children = {child for _ in range(200)
                 for child, source in _mutations(parent, 2, rng, {"mul", "add", "exp", "neg",
                                                                  "tanh", "sin", "cos"})}
     assert tokens("* x2 exp neg * C x1") in children  # tanh removed
     assert tokens("* x2 exp tanh * C x1") in children  # neg removed
     assert tokens("* x2 sin neg tanh * C x1") in children  # exp swapped for sin
     assert tokens("+ x2 exp neg tanh * C x1") in children  # mul swapped for add
+    assert tokens("* x2 exp neg tanh * C sin x1") in children  # x1 wrapped in sin
     for child in children:  # every child is a formula, made of allowed operators only
         names = set(Expression.parse(list(child)).names)
         assert names <= {"mul", "add", "exp", "neg", "tanh", "sin", "cos", "x1", "x2", "C"}
