@@ -6,7 +6,8 @@ a policy instead and spends the rest of the budget near the best candidates foun
 * **resampling from prefixes** (the model's own moves): cut a good candidate at the root of one
   of its subtrees and let the model write new completions of that prefix, so the part of the
   formula that already fits is kept and the rest is redrawn given the data;
-* **mutations** (no model needed): replace a subtree by a constant or a variable, remove a
+* **mutations** (no model needed): replace a subtree by a constant, a variable or a function
+  of one (``x2 + (a long approximation of x1²)`` → ``x2 + x1**2``), remove a
   unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``) or wrap a subtree in one
   (``C/x1`` → ``exp(C/x1)``), swap an operator for another of the same arity (``cos`` →
   ``sin``), wrap the formula in ``C * f + C`` (an affine wrapper real data often need:
@@ -147,14 +148,19 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
                            "affine"))
     if "mutation" not in moves:
         return out
+    wrappers = sorted(n for n in allowed if n in OPERATORS and arity(n) == 1)
     for start, end in [spans[i] for i in rng.permutation(len(spans))[:3]]:
-        leaf = C_TOKEN if rng.random() < 0.5 else math_token(f"x{rng.integers(num_variables) + 1}")
-        out.append(((*skeleton[:start], leaf, *skeleton[end:]), "mutation"))
+        # a subtree becomes a leaf, or a unary function of a variable: x1 + (big) -> x1 + x2**2
+        variable = math_token(f"x{rng.integers(num_variables) + 1}")
+        leaf = (C_TOKEN,) if rng.random() < 0.5 else (variable,)
+        out.append(((*skeleton[:start], *leaf, *skeleton[end:]), "mutation"))
+        if wrappers:
+            function = math_token(wrappers[rng.integers(len(wrappers))])
+            out.append(((*skeleton[:start], function, variable, *skeleton[end:]), "mutation"))
     names = [canonical_name(t) for t in skeleton]
     unary = [i for i, name in enumerate(names) if arity(name) == 1]
     for i in [unary[j] for j in rng.permutation(len(unary))[:2]]:  # u(a) -> a
         out.append(((*skeleton[:i], *skeleton[i + 1:]), "mutation"))
-    wrappers = sorted(n for n in allowed if n in OPERATORS and arity(n) == 1)
     if wrappers:
         for start, end in [spans[i] for i in rng.permutation(len(spans))[:2]]:  # a -> u(a)
             wrapper = math_token(wrappers[rng.integers(len(wrappers))])

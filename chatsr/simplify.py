@@ -8,6 +8,8 @@ one only when it is as accurate.
 
 * ``Abs(u)`` becomes ``u`` (or ``-u``) when ``u`` keeps one sign on every data point;
 * a constant whose removal changes no value by more than ``RELATIVE_CHANGE`` becomes 0;
+* a number to a power, ``b**u``, becomes ``exp(u*log(b))``, which sympy folds where it can:
+  ``4.477**log(a)`` is ``a**1.499``;
 * then sympy's ``expand`` and ``cancel`` collect what is left.
 
 `prunings` goes further and drops one constant at a time whatever its weight, for the caller to
@@ -74,6 +76,12 @@ def _without_negligible(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.nda
     return expr
 
 
+def _exponentials(expr: sympy.Expr) -> sympy.Expr:
+    return expr.replace(lambda e: e.is_Pow and e.base.is_Number and e.base > 0
+                        and not e.exp.is_Number,
+                        lambda e: sympy.exp(e.exp * sympy.log(e.base)))
+
+
 def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     """Simpler forms of ``expr`` (in ``x1..xd``, the columns of ``X``) with its values on ``X``.
 
@@ -82,7 +90,7 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     """
     symbols = _symbols(expr, X.shape[1])
     tidy = _without_negligible(_without_abs(expr, symbols, X), symbols, X)
-    out = [tidy]
+    out = [tidy, _exponentials(tidy)]
     if sympy.count_ops(tidy) <= _MAX_OPS:
         out += [sympy.cancel(tidy), sympy.expand(tidy)]
         out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), symbols, X))

@@ -103,6 +103,7 @@ def test_mutations_remove_and_insert_unary_operators_and_swap_operators():
     assert tokens("* x2 sin neg tanh * C x1") in children  # exp swapped for sin
     assert tokens("+ x2 exp neg tanh * C x1") in children  # mul swapped for add
     assert tokens("* x2 exp neg tanh * C sin x1") in children  # x1 wrapped in sin
+    assert tokens("* cos x1 exp neg tanh * C x1") in children  # x2 replaced by cos(x1)
     for child in children:  # every child is a formula, made of allowed operators only
         names = set(Expression.parse(list(child)).names)
         assert names <= {"mul", "add", "exp", "neg", "tanh", "sin", "cos", "x1", "x2", "C"}

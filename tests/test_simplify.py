@@ -73,3 +73,11 @@ def test_the_regressor_prunes_an_offset_the_data_do_not_need():
     assert tidy.expression.complexity < fit.expression.complexity
     assert sympy.Float(1.5, 3) in {sympy.Float(c, 3) for c in tidy.constants}
     assert penalized_loss(tidy.loss, 1, 30) <= penalized_loss(fit.loss, 3, 30) * 1.0001
+
+
+def test_a_number_to_a_power_folds_into_a_power_law():
+    a = sympy.Symbol("x1", real=True)
+    X = np.geomspace(0.4, 30.0, 8).reshape(-1, 1)
+    options = rewrites(sympy.Float(4.477) ** sympy.log(a), X)
+    assert any(o.is_Pow and o.base == a and abs(float(o.exp) - np.log(4.477)) < 1e-12
+               for o in options)
