@@ -60,7 +60,7 @@ __all__ = ["GPLEARN_SETTINGS", "METHODS", "RESULT_COLUMNS", "SUITES", "add_bench
 
 # chatsr-oneshot: the model's first proposals only (no search rounds), to measure the search;
 # chatsr-prefix / chatsr-mutation: search rounds with only the model's prefix completions / only
-# the edits that need no model (mutations and the affine wrapper), to measure each
+# the edits that need no model (mutations and wrappers), to measure each
 METHODS = ("chatsr", "gplearn", "chatsr-oneshot", "chatsr-prefix", "chatsr-mutation")
 DEFAULT_METHODS = ("chatsr", "gplearn")
 SUITES = ("nguyen", "feynman", "all")
@@ -160,7 +160,7 @@ def _make_gplearn(n_variables: int, options: dict[str, Any]) -> tuple[Any, Any]:
 _BUILDERS = {"chatsr": _make_chatsr, "gplearn": _make_gplearn,
              "chatsr-oneshot": functools.partial(_make_chatsr, max_rounds=0),
              "chatsr-prefix": functools.partial(_make_chatsr, moves=("prefix",)),
-             "chatsr-mutation": functools.partial(_make_chatsr, moves=("mutation", "affine"))}
+             "chatsr-mutation": functools.partial(_make_chatsr, moves=("mutation", "wrapper"))}
 _MODULES = {"gplearn": "gplearn.genetic"} | {m: "chatsr.regressor" for m in METHODS
                                              if m.startswith("chatsr")}
 

@@ -69,7 +69,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         Seconds for the search after the first round; None: no clock (set ``max_rounds``).
     moves
         What the search rounds do (`chatsr.search.search`): ``"prefix"`` (the model completes
-        the start of good formulas), ``"mutation"``, ``"affine"``; all by default, fewer for
+        the start of good formulas), ``"mutation"``, ``"wrapper"``; all by default, fewer for
         ablations.
     max_rounds
         Most rounds of search after the first. With ``time_budget=None`` the result depends
@@ -97,7 +97,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         the small-sample penalty of AICc for the formula's constants,
         `chatsr.selection.penalized_loss`: ×1.021 for 2 constants on 200 points, but ×e¹² for 6
         on 8 points, which could pass through all of them), mse, r2, score, equation (sympy,
-        the variable names), expression (`Expression`), source (model, prefix, affine,
+        the variable names), expression (`Expression`), source (model, prefix, wrapper,
         mutation).
     loss_ : str
         ``"mse"`` or ``"log"``: the loss used (what ``loss="auto"`` chose).

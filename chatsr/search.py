@@ -10,8 +10,9 @@ a policy instead and spends the rest of the budget near the best candidates foun
   of one (``x2 + (a long approximation of x1²)`` → ``x2 + x1**2``), remove a
   unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``) or wrap a subtree in one
   (``C/x1`` → ``exp(C/x1)``), swap an operator for another of the same arity (``cos`` →
-  ``sin``), wrap the formula in ``C * f + C`` (an affine wrapper real data often need:
-  units, offsets).
+  ``sin``);
+* **wrappers**: ``C * f + C``, ``C * f`` and ``C * f**C`` around a good formula ``f``: the
+  units, offsets and power laws that real data so often need.
 
 Every candidate's constants are fitted by BFGS (`chatsr.fitting`), skeletons are de-duplicated,
 and candidates are ranked by a reward that trades accuracy for size, as TPSR's does:
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .expressions import Expression
-from .fitting import FitResult, fit_constants
+from .fitting import EXACT_NMSE, FitResult, fit_constants
 from .operators import CONSTANT, OPERATORS, ExpressionError, arity, canonical_name, math_token
 from .skeletons import skeleton_key
 
@@ -48,9 +49,12 @@ logger = logging.getLogger(__name__)
 # Proposer(prefix, number, seed) -> token sequences; the prefix is () for fresh proposals
 Proposer = Callable[[tuple[str, ...], int, int], Sequence[Sequence[str]]]
 COMPLEXITY_COST = 0.002  # reward lost per node: 10 nodes cost as much as NMSE 1e-4 → 0
-EXACT_R2 = 1.0 - 1e-10  # a formula this accurate on noise-free data cannot be improved
+# A formula this accurate reproduces noise-free data to float precision and cannot be improved.
+# Not 1 - 1e-10: long formulas with tiny constants (250*cosh(0.025*x1)**2 - 249...) reach that
+# as Taylor approximations of x1**2, and stopping there would end the search for x1**2 itself.
+EXACT_R2 = 1.0 - EXACT_NMSE
 C_TOKEN = math_token(CONSTANT)
-MOVES = ("prefix", "mutation", "affine")  # what a round may do; see the module docstring
+MOVES = ("prefix", "mutation", "wrapper")  # what a round may do; see the module docstring
 
 
 @dataclass(frozen=True)
@@ -59,7 +63,7 @@ class Equation:
 
     skeleton: tuple[str, ...]
     fit: FitResult
-    source: str  # "model", "prefix", "mutation" or "affine"
+    source: str  # "model", "prefix", "mutation" or "wrapper"
     nmse: float  # loss / var(y), both weighted: the accuracy the reward uses
 
     @property
@@ -141,11 +145,14 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
                ) -> list[tuple[tuple[str, ...], str]]:
     spans = subtree_spans(skeleton)
     out = []
-    if "affine" in moves and "mul" in allowed:
-        out.append(((math_token("mul"), C_TOKEN, *skeleton), "affine"))
+    if "wrapper" in moves and "mul" in allowed:
+        out.append(((math_token("mul"), C_TOKEN, *skeleton), "wrapper"))
         if "add" in allowed:
             out.insert(0, ((math_token("add"), C_TOKEN, math_token("mul"), C_TOKEN, *skeleton),
-                           "affine"))
+                           "wrapper"))
+        if "pow" in allowed:
+            out.append(((math_token("mul"), C_TOKEN, math_token("pow"), *skeleton, C_TOKEN),
+                        "wrapper"))
     if "mutation" not in moves:
         return out
     wrappers = sorted(n for n in allowed if n in OPERATORS and arity(n) == 1)
@@ -200,13 +207,13 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
         Each later round resamples ``resamples`` completions from a prefix of each of the
         ``num_parents`` best candidates, and mutates them.
     operators
-        Operator names the mutations may add (None: all); the affine wrapper needs add and mul.
+        Operator names the mutations may add (None: all); the wrappers need mul (and add, pow).
     sample_weight, loss
         The weights of the points and the loss (``"mse"`` or ``"log"``) of every fit
         (`chatsr.fitting.fit_constants`).
     moves
         What the rounds do, of ``"prefix"`` (the model completes prefixes), ``"mutation"``
-        and ``"affine"``; fewer measure what each adds (`chatsr bench`'s ablations).
+        and ``"wrapper"``; fewer measure what each adds (`chatsr bench`'s ablations).
 
     Returns the fitted candidates, best reward first.
     """

@@ -129,7 +129,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_operator_constraints_hold_for_every_reported_formula():
-    # without add and mul allowed, neither the search's affine wrapper nor the conversion back
+    # without add and mul allowed, neither the search's wrappers nor the conversion back
     # from rescaled units may bring them in
     X = np.random.default_rng(3).uniform(0.5, 3.0, size=(40, 1))
     y = np.sin(X[:, 0]) + 0.0

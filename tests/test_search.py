@@ -19,13 +19,13 @@ def test_subtree_spans_cover_every_subtree():
     assert spans == [(0, 5), (1, 2), (2, 5), (3, 4), (4, 5)]
 
 
-def test_affine_wrapper_finds_offset_and_scale():
+def test_wrapper_finds_offset_and_scale():
     X = np.linspace(-2, 2, 50).reshape(-1, 1)
     y = 3.0 * np.sin(X[:, 0]) - 0.5
     found = search(lambda prefix, n, seed: [tokens("sin x1")], X, y, time_budget=3,
                    num_candidates=1, random_state=0)
     assert found[0].fit.r2 > 1 - 1e-10
-    assert found[0].source == "affine"
+    assert found[0].source == "wrapper"
 
 
 def test_prefix_resampling_uses_the_proposer_with_prefixes():
@@ -128,8 +128,8 @@ def test_moves_limit_what_the_rounds_do():
         return [tokens("* x1 x1")]
 
     found = search(proposer, X, y, time_budget=None, max_rounds=2, num_candidates=1,
-                   random_state=0, moves=("affine",))
-    assert {e.source for e in found} <= {"model", "affine"}
+                   random_state=0, moves=("wrapper",))
+    assert {e.source for e in found} <= {"model", "wrapper"}
     assert calls == [()]  # no prefix completions were asked for
     with pytest.raises(ValueError, match="moves must be some of"):
         search(proposer, X, y, max_rounds=1, moves=("crossover",))
