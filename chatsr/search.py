@@ -5,7 +5,8 @@ a policy instead and spends the rest of the budget near the best candidates foun
 
 * **resampling from prefixes** (the model's own moves): cut a good candidate at the root of one
   of its subtrees and let the model write new completions of that prefix, so the part of the
-  formula that already fits is kept and the rest is redrawn given the data;
+  formula that already fits is kept and the rest is redrawn given the data; each completion's
+  first subtree also replaces the one cut away, keeping the rest of the candidate too;
 * **mutations** (no model needed): replace a subtree by a constant, a variable or a function
   of one (``x2 + (a long approximation of x1²)`` → ``x2 + x1**2``), remove a
   unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``) or wrap a subtree in one
@@ -248,9 +249,14 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
             if "prefix" not in moves:
                 continue
             spans = subtree_spans(parent.skeleton)
-            cut = spans[rng.integers(1, len(spans))][0] if len(spans) > 1 else 0
+            cut, end = spans[rng.integers(1, len(spans))] if len(spans) > 1 else spans[0]
             for tokens in propose(parent.skeleton[:cut], resamples, int(rng.integers(2**31))):
                 pool.add(tokens, "prefix")
+                # the same completion's first subtree in place of the parent's, the rest kept
+                tokens = tuple(tokens)
+                if len(tokens) > cut:
+                    new_end = subtree_spans(tokens[cut:])[0][1] + cut
+                    pool.add((*tokens[:new_end], *parent.skeleton[end:]), "prefix")
     logger.info("search: %d candidates fitted in %d rounds, %.1f s", len(pool.equations),
                 rounds, time.perf_counter() - start)
     return pool.ranked()

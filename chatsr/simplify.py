@@ -9,7 +9,7 @@ one only when it is as accurate.
 * ``Abs(u)`` becomes ``u`` (or ``-u``) when ``u`` keeps one sign on every data point;
 * a constant whose removal changes no value by more than ``RELATIVE_CHANGE`` becomes 0;
 * a number to a power, ``b**u``, becomes ``exp(u*log(b))``, which sympy folds where it can:
-  ``4.477**log(a)`` is ``a**1.499``;
+  ``4.477**log(a)`` is ``a**1.499``; powers of powers are flattened (``(1/a)**-1.5``);
 * then sympy's ``expand`` and ``cancel`` collect what is left.
 
 `prunings` goes further and drops one constant at a time whatever its weight, for the caller to
@@ -90,7 +90,9 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     """
     symbols = _symbols(expr, X.shape[1])
     tidy = _without_negligible(_without_abs(expr, symbols, X), symbols, X)
-    out = [tidy, _exponentials(tidy)]
+    # force=True assumes positive bases ((1/a)**-1.5 is a**1.5); the caller's refit on the data
+    # rejects the rewrite where that is wrong
+    out = [tidy, _exponentials(tidy), sympy.powdenest(tidy, force=True)]
     if sympy.count_ops(tidy) <= _MAX_OPS:
         out += [sympy.cancel(tidy), sympy.expand(tidy)]
         out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), symbols, X))

@@ -133,3 +133,27 @@ def test_moves_limit_what_the_rounds_do():
     assert calls == [()]  # no prefix completions were asked for
     with pytest.raises(ValueError, match="moves must be some of"):
         search(proposer, X, y, max_rounds=1, moves=("crossover",))
+
+
+def test_a_resampled_subtree_replaces_the_one_cut_away():
+    # truth x1**2 + x2; the parent has a bad first term and the right second one. The "model"
+    # writes pow2 x1 for any open slot and then x1 leaves: only splicing its first subtree
+    # into the parent gives the truth.
+    X = np.random.default_rng(0).uniform(-2, 2, size=(60, 2))
+    y = X[:, 0] ** 2 + X[:, 1]
+
+    def proposer(prefix, n, seed):
+        if not prefix:
+            return [tokens("+ cos x1 x2")]
+        completed = [*prefix, math_token("pow2"), math_token("x1")]
+        while True:
+            try:
+                Expression.parse(completed)
+                return [tuple(completed)]
+            except ValueError:
+                completed.append(math_token("x1"))
+
+    found = search(proposer, X, y, time_budget=None, max_rounds=4, num_candidates=1,
+                   random_state=0, moves=("prefix",))
+    assert found[0].fit.r2 > 1 - 1e-14
+    assert Expression.parse(list(found[0].skeleton)).infix() in ("x1**2 + x2", "x2 + x1**2")

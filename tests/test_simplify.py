@@ -81,3 +81,9 @@ def test_a_number_to_a_power_folds_into_a_power_law():
     options = rewrites(sympy.Float(4.477) ** sympy.log(a), X)
     assert any(o.is_Pow and o.base == a and abs(float(o.exp) - np.log(4.477)) < 1e-12
                for o in options)
+
+
+def test_powers_of_powers_flatten():
+    a = sympy.Symbol("x1", real=True)
+    X = np.geomspace(0.4, 30.0, 8).reshape(-1, 1)
+    assert a ** sympy.Float(1.499) in rewrites((1 / a) ** sympy.Float(-1.499), X)
