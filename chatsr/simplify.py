@@ -61,12 +61,22 @@ def _without_abs(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -
     return expr.xreplace(replace)
 
 
+def _agrees(candidate: sympy.Expr, expr: sympy.Expr, symbols: list[sympy.Symbol],
+            X: np.ndarray) -> bool:
+    reference = _values(expr, symbols, X)
+    change = np.sqrt(np.mean(np.abs(_values(candidate, symbols, X) - reference) ** 2))
+    return bool(change <= RELATIVE_CHANGE * np.sqrt(np.mean(np.abs(reference) ** 2)))
+
+
 def _without_negligible(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray
                         ) -> sympy.Expr:
-    reference = _values(expr, symbols, X)
-    scale = np.sqrt(np.mean(np.abs(reference) ** 2))
-    if not np.isfinite(scale) or scale == 0:
-        return expr
+    original = expr
+    # the smallest first; each removal is judged against the original values
+    for constant in sorted(expr.atoms(sympy.Float), key=abs):
+        candidate = expr.xreplace({constant: sympy.Integer(0)})
+        if _agrees(candidate, original, symbols, X):
+            expr = candidate
+    return expr
     # the smallest first: once one is gone, the next is judged against the simpler formula
     for constant in sorted(expr.atoms(sympy.Float), key=abs):
         candidate = expr.xreplace({constant: sympy.Integer(0)})
@@ -90,9 +100,12 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     """
     symbols = _symbols(expr, X.shape[1])
     tidy = _without_negligible(_without_abs(expr, symbols, X), symbols, X)
-    # force=True assumes positive bases ((1/a)**-1.5 is a**1.5); the caller's refit on the data
-    # rejects the rewrite where that is wrong
-    out = [tidy, _exponentials(tidy), sympy.powdenest(tidy, force=True)]
+    out = [tidy, _exponentials(tidy)]
+    # force=True assumes positive bases ((1/a)**-1.5 is a**1.5, but sqrt(a**2) is a too): kept
+    # only where the data agree
+    flat = sympy.powdenest(tidy, force=True)
+    if _agrees(flat, tidy, symbols, X):
+        out.append(flat)
     if sympy.count_ops(tidy) <= _MAX_OPS:
         out += [sympy.cancel(tidy), sympy.expand(tidy)]
         out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), symbols, X))
