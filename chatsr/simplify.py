@@ -10,6 +10,9 @@ one only when it is as accurate.
 * a constant whose removal changes no value by more than ``RELATIVE_CHANGE`` becomes 0;
 * a number to a power, ``b**u``, becomes ``exp(u*log(b))``, which sympy folds where it can:
   ``4.477**log(a)`` is ``a**1.499``; powers of powers are flattened (``(1/a)**-1.5``);
+* a constant within ``SNAP_TOLERANCE`` of a simple number (a fraction with denominator up to
+  4, a multiple of π/4) becomes that number, so sympy can fold it: ``x2**1.0000000003`` is
+  ``x2``, ``cos(x3 - 1.5707963268)`` is ``sin(x3)``;
 * then sympy's ``expand`` and ``cancel`` collect what is left.
 
 `prunings` goes further and drops one constant at a time whatever its weight, for the caller to
@@ -28,10 +31,15 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "prunings", "rewrites"]
+__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "SNAP_TOLERANCE", "prunings", "rewrites"]
 
 RELATIVE_CHANGE = 1e-7  # a constant this negligible (RMS change / RMS value) is fitting noise
 _MAX_OPS = 80  # expand/cancel on larger formulas may take long and rarely helps
+SNAP_TOLERANCE = 1e-6  # relative: a fitted constant this close to a simple number is that number
+# simple numbers: p/q for q <= 4 and |p/q| <= 10, and k*pi/4 for 0 < |k| <= 8
+_SIMPLE = sorted({sympy.Rational(p, q) for q in (1, 2, 3, 4) for p in range(-10 * q, 10 * q + 1)}
+                 | {k * sympy.pi / 4 for k in range(-8, 9) if k}, key=float)
+_SIMPLE_VALUES = np.array([float(v) for v in _SIMPLE])
 MAX_PRUNED = 8  # formulas with more constants are not pruned (each try costs a refit)
 
 
@@ -92,6 +100,16 @@ def _exponentials(expr: sympy.Expr) -> sympy.Expr:
                         lambda e: sympy.exp(e.exp * sympy.log(e.base)))
 
 
+def _snapped(expr: sympy.Expr) -> sympy.Expr:
+    replace = {}
+    for constant in expr.atoms(sympy.Float):
+        value = float(constant)
+        i = int(np.argmin(np.abs(_SIMPLE_VALUES - value)))
+        if abs(_SIMPLE_VALUES[i] - value) <= SNAP_TOLERANCE * max(1.0, abs(value)):
+            replace[constant] = _SIMPLE[i]
+    return expr.xreplace(replace)
+
+
 def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     """Simpler forms of ``expr`` (in ``x1..xd``, the columns of ``X``) with its values on ``X``.
 
@@ -100,6 +118,9 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     """
     symbols = _symbols(expr, X.shape[1])
     tidy = _without_negligible(_without_abs(expr, symbols, X), symbols, X)
+    snapped = _snapped(tidy)
+    if snapped != tidy and _agrees(snapped, tidy, symbols, X):
+        tidy = snapped
     out = [tidy, _exponentials(tidy)]
     # force=True assumes positive bases ((1/a)**-1.5 is a**1.5, but sqrt(a**2) is a too): kept
     # only where the data agree
