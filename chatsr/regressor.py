@@ -41,7 +41,7 @@ from .pretrained import load_pretrained
 from .processing import ChatSRProcessor, pack_points, user_prompt
 from .search import MOVES, search
 from .selection import pareto_front, penalized_loss, select_best
-from .simplify import prunings, rewrites
+from .simplify import linearizations, prunings, rewrites
 
 __all__ = ["ChatSRRegressor"]
 
@@ -271,8 +271,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
         As good means a penalised loss (`chatsr.selection.penalized_loss`, the criterion
         ``equations_`` compares by) at most ``TIDY_TOLERANCE`` (refit noise) above the fit's:
-        a rewrite with the same values (``rewrites``) must be as accurate, one with fewer
-        constants (``prunings``) may lose what the criterion grants per constant.
+        a rewrite with the same values (``rewrites``) or nearly (``linearizations``) must be
+        as accurate, one with fewer constants (``prunings``) may lose what the criterion grants
+        per constant.
         """
         n = len(y)
         target = np.log(y) if self.loss_ == "log" else y
@@ -287,7 +288,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         while improved:
             improved = False
             formula = best.expression.to_sympy()
-            for option in [*rewrites(formula, X), *prunings(formula)]:
+            for option in [*rewrites(formula, X), *linearizations(formula, X),
+                           *prunings(formula)]:
                 try:
                     candidate = Expression.from_sympy(option)
                 except (ExpressionError, ValueError):

@@ -15,6 +15,11 @@ one only when it is as accurate.
   ``x2``, ``cos(x3 - 1.5707963268)`` is ``sin(x3)``;
 * then sympy's ``expand`` and ``cancel`` collect what is left.
 
+`linearizations` replaces a function whose argument stays tiny on the data by its Taylor
+polynomial (``tanh(u)`` → ``u``, ``cos(u)`` → ``1 - u²/2``): a search with BFGS constants
+often writes ``x1**2`` as ``704*(1 - cos(0.053*x1))``, which the caller then refits as
+``x1**2``.
+
 `prunings` goes further and drops one constant at a time whatever its weight, for the caller to
 judge by an information criterion: ``C*a**C - C`` fitted to noisy data keeps a small offset
 that only an accuracy/size trade-off can remove.
@@ -31,7 +36,8 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
-__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "SNAP_TOLERANCE", "prunings", "rewrites"]
+__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "SNAP_TOLERANCE", "SMALL_ARGUMENT", "linearizations",
+           "prunings", "rewrites"]
 
 RELATIVE_CHANGE = 1e-7  # a constant this negligible (RMS change / RMS value) is fitting noise
 _MAX_OPS = 80  # expand/cancel on larger formulas may take long and rarely helps
@@ -40,6 +46,11 @@ SNAP_TOLERANCE = 1e-6  # relative: a fitted constant this close to a simple numb
 _SIMPLE = sorted({sympy.Rational(p, q) for q in (1, 2, 3, 4) for p in range(-10 * q, 10 * q + 1)}
                  | {k * sympy.pi / 4 for k in range(-8, 9) if k}, key=float)
 _SIMPLE_VALUES = np.array([float(v) for v in _SIMPLE])
+SMALL_ARGUMENT = 0.1  # a function whose argument stays below this is nearly its Taylor polynomial
+_u = sympy.Dummy("u")
+_TAYLOR = {f: sympy.series(f(_u), _u, 0, 3).removeO()
+           for f in (sympy.sin, sympy.tan, sympy.tanh, sympy.sinh, sympy.atan, sympy.asin,
+                     sympy.asinh, sympy.cos, sympy.cosh)}
 MAX_PRUNED = 8  # formulas with more constants are not pruned (each try costs a refit)
 
 
@@ -160,4 +171,28 @@ def prunings(expr: sympy.Expr) -> list[sympy.Expr]:
                 continue
             if candidate != expr and candidate not in out:
                 out.append(candidate)
+    return out
+
+
+def linearizations(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
+    """``expr`` with each function whose argument stays within ``SMALL_ARGUMENT`` of 0 on the
+    rows of ``X`` replaced by its Taylor polynomial of degree 2 (odd functions: ``u``; cos and
+    cosh: ``1 ∓ u²/2``).
+
+    >>> x1 = sympy.Symbol("x1", real=True)
+    >>> linearizations(704.5 * (1 - sympy.cos(0.0533 * x1)), np.linspace(-1, 1, 9)[:, None])
+    [1.0007035025*x1**2]
+    """
+    symbols = _symbols(expr, X.shape[1])
+    out = []
+    for node in expr.atoms(sympy.Function):
+        taylor = _TAYLOR.get(type(node))
+        if taylor is None:
+            continue
+        argument = _values(node.args[0], symbols, X)
+        if not (np.all(np.isfinite(argument)) and np.max(np.abs(argument)) <= SMALL_ARGUMENT):
+            continue
+        candidate = sympy.expand(expr.xreplace({node: taylor.subs(_u, node.args[0])}))
+        if candidate != expr and candidate not in out:
+            out.append(candidate)
     return out

@@ -97,3 +97,14 @@ def test_constants_next_to_simple_numbers_snap_to_them():
         -sympy.Float(0.9999999998) * x1), X)
     # a constant that is merely close (1e-4) is a measurement, not 3/2
     assert all(r.has(sympy.Float(1.4999)) for r in rewrites(x1 ** sympy.Float(1.4999), X))
+
+
+def test_functions_of_tiny_arguments_become_their_taylor_polynomials():
+    from chatsr.simplify import linearizations
+
+    X = np.random.default_rng(3).uniform(0.0, 3.0, size=(60, 2))
+    tanh = x2 * sympy.exp(-104.37 * sympy.tanh(0.009582 * x1))
+    assert x2 * sympy.exp(-104.37 * 0.009582 * x1) in [sympy.expand(o) for o in
+                                                         linearizations(tanh, X)]
+    # an argument that is not small on the data stays
+    assert linearizations(x2 * sympy.exp(-sympy.tanh(2.0 * x1)), X) == []
