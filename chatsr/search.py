@@ -170,7 +170,7 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
     for i in [unary[j] for j in rng.permutation(len(unary))[:2]]:  # u(a) -> a
         out.append(((*skeleton[:i], *skeleton[i + 1:]), "mutation"))
     if wrappers:
-        for start, end in [spans[i] for i in rng.permutation(len(spans))[:2]]:  # a -> u(a)
+        for start, _ in [spans[i] for i in rng.permutation(len(spans))[:2]]:  # a -> u(a)
             wrapper = math_token(wrappers[rng.integers(len(wrappers))])
             out.append(((*skeleton[:start], wrapper, *skeleton[start:]), "mutation"))
     operators = [i for i, name in enumerate(names) if arity(name) > 0]

@@ -96,13 +96,6 @@ def _without_negligible(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.nda
         if _agrees(candidate, original, symbols, X):
             expr = candidate
     return expr
-    # the smallest first: once one is gone, the next is judged against the simpler formula
-    for constant in sorted(expr.atoms(sympy.Float), key=abs):
-        candidate = expr.xreplace({constant: sympy.Integer(0)})
-        change = np.sqrt(np.mean(np.abs(_values(candidate, symbols, X) - reference) ** 2))
-        if np.isfinite(change) and change <= RELATIVE_CHANGE * scale:
-            expr = candidate
-    return expr
 
 
 def _exponentials(expr: sympy.Expr) -> sympy.Expr:
