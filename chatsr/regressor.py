@@ -294,8 +294,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                     candidate = Expression.from_sympy(option)
                 except (ExpressionError, ValueError):
                     continue
-                if candidate.complexity >= best.expression.complexity:
-                    continue
+                if (candidate.complexity, candidate.n_constants) >= (
+                        best.expression.complexity, best.expression.n_constants):
+                    continue  # neither shorter nor, as short, with fewer constants
                 refit = self._polish(candidate, X, y, weight, rng)
                 if criterion(refit) <= limit:
                     best, improved = refit, True

@@ -121,11 +121,12 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     about ``RELATIVE_CHANGE`` before the caller refits their constants.
     """
     symbols = _symbols(expr, X.shape[1])
-    tidy = _without_negligible(_without_abs(expr, symbols, X), symbols, X)
-    snapped = _snapped(tidy)
-    if snapped != tidy and _agrees(snapped, tidy, symbols, X):
-        tidy = snapped
-    out = [tidy, _exponentials(tidy)]
+    def snapped(candidate: sympy.Expr) -> sympy.Expr:
+        simple = _snapped(candidate)
+        return simple if _agrees(simple, candidate, symbols, X) else candidate
+
+    tidy = snapped(_without_negligible(_without_abs(expr, symbols, X), symbols, X))
+    out = [tidy, snapped(_exponentials(tidy))]  # 0.3679**x1 -> exp(-1.0000*x1) -> exp(-x1)
     # force=True assumes positive bases ((1/a)**-1.5 is a**1.5, but sqrt(a**2) is a too): kept
     # only where the data agree
     flat = sympy.powdenest(tidy, force=True)

@@ -108,3 +108,8 @@ def test_functions_of_tiny_arguments_become_their_taylor_polynomials():
                                                          linearizations(tanh, X)]
     # an argument that is not small on the data stays
     assert linearizations(x2 * sympy.exp(-sympy.tanh(2.0 * x1)), X) == []
+
+
+def test_a_number_to_the_power_x_becomes_an_exponential():
+    X = np.random.default_rng(4).uniform(0.0, 3.0, size=(60, 2))
+    assert x2 * sympy.exp(-x1) in rewrites(sympy.Float(float(np.exp(-1.0))) ** x1 * x2, X)
