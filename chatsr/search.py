@@ -11,7 +11,8 @@ a policy instead and spends the rest of the budget near the best candidates foun
   of one (``x2 + (a long approximation of x1²)`` → ``x2 + x1**2``), remove a
   unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``) or wrap a subtree in one
   (``C/x1`` → ``exp(C/x1)``), swap an operator for another of the same arity (``cos`` →
-  ``sin``);
+  ``sin``); and, once for each short formula on the accuracy/complexity front, every product
+  with or sum with a function of one variable (``C*x1*x2`` → ``C*x1*x2*sin(x3)``);
 * **wrappers**: ``C * f + C``, ``C * f`` and ``C * f**C`` around a good formula ``f``: the
   units, offsets and power laws that real data so often need.
 
@@ -55,7 +56,10 @@ COMPLEXITY_COST = 0.002  # reward lost per node: 10 nodes cost as much as NMSE 1
 # as Taylor approximations of x1**2, and stopping there would end the search for x1**2 itself.
 EXACT_R2 = 1.0 - EXACT_NMSE
 C_TOKEN = math_token(CONSTANT)
-MOVES = ("prefix", "mutation", "wrapper")  # what a round may do; see the module docstring
+MOVES = ("prefix", "mutation", "wrapper")
+# short formulas on the front are extended by every factor or term u(x_k): cheap and
+# systematic where a random mutation would need luck (C*x1*x2 -> C*x1*x2*sin(x3))
+EXTEND_COMPLEXITY = 9  # what a round may do; see the module docstring
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,15 @@ class _Pool:
     def ranked(self) -> list[Equation]:
         return sorted(self.equations.values(), key=lambda e: -e.reward)
 
+    def simple_front(self) -> list[Equation]:
+        """The accuracy/complexity front up to ``EXTEND_COMPLEXITY`` nodes, simplest first."""
+        front, best = [], float("inf")
+        for e in sorted(self.equations.values(), key=lambda e: (e.complexity, e.nmse)):
+            if e.complexity <= EXTEND_COMPLEXITY and e.nmse < best:
+                front.append(e)
+                best = e.nmse
+        return front
+
     def solved(self) -> bool:
         return any(e.fit.r2 >= EXACT_R2 for e in self.equations.values())
 
@@ -180,6 +193,23 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
         if others:
             swapped = math_token(others[rng.integers(len(others))])
             out.append(((*skeleton[:i], swapped, *skeleton[i + 1:]), "mutation"))
+    return out
+
+
+def _extensions(skeleton: tuple[str, ...], num_variables: int, allowed: Collection[str]
+                ) -> list[tuple[str, ...]]:
+    """Every ``f * u(x_k)`` and ``f + C * u(x_k)``, ``u`` an allowed unary operator or none:
+    ``C*x1*x2`` -> ``C*x1*x2*sin(x3)``, one new factor or term at a time."""
+    variables = [math_token(f"x{k}") for k in range(1, num_variables + 1)]
+    functions = [()] + [(math_token(n),) for n in sorted(allowed)
+                        if n in OPERATORS and arity(n) == 1]
+    factors = [(*u, x) for u in functions for x in variables]
+    out = []
+    if "mul" in allowed:
+        out += [(math_token("mul"), *skeleton, *factor) for factor in factors]
+        if "add" in allowed:
+            out += [(math_token("add"), *skeleton, math_token("mul"), C_TOKEN, *factor)
+                    for factor in factors]
     return out
 
 
@@ -239,10 +269,15 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
     max_rounds = float("inf") if max_rounds is None else max_rounds
     num_variables = X.shape[1]
     allowed = set(OPERATORS) if operators is None else {canonical_name(n) for n in operators}
-    rounds = 0
+    rounds, extended = 0, set()
     while (rounds < max_rounds and time.perf_counter() < pool.deadline and pool.equations
            and not pool.solved()):
         rounds += 1
+        waiting = [e for e in pool.simple_front() if e.skeleton not in extended]
+        if "mutation" in moves and waiting:  # one a round, the most accurate first
+            extended.add(waiting[-1].skeleton)
+            for tokens in _extensions(waiting[-1].skeleton, num_variables, allowed):
+                pool.add(tokens, "mutation")
         for parent in pool.ranked()[:num_parents]:
             for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed, moves):
                 pool.add(tokens, source)

@@ -7,7 +7,7 @@ import pytest
 
 from chatsr.expressions import Expression
 from chatsr.operators import math_token
-from chatsr.search import _mutations, search, subtree_spans
+from chatsr.search import _extensions, _mutations, search, subtree_spans
 
 
 def tokens(text: str) -> tuple[str, ...]:
@@ -45,7 +45,8 @@ def test_prefix_resampling_uses_the_proposer_with_prefixes():
             except ValueError:
                 completed.append(math_token("x2"))
 
-    found = search(proposer, X, y, time_budget=5, num_candidates=1, random_state=1)
+    found = search(proposer, X, y, time_budget=5, num_candidates=1, random_state=1,
+                   moves=("prefix",))
     assert any(calls[1:]), "later rounds resample from prefixes"
     assert found[0].fit.r2 > 1 - 1e-10
     assert Expression.parse(list(found[0].skeleton)).infix() in ("x1*x2", "x2*x1")
@@ -114,7 +115,7 @@ def test_the_search_finds_a_formula_one_operator_away():
     y = X[:, 0] * X[:, 1] * np.sin(X[:, 2])
     found = search(lambda prefix, n, seed: [tokens("* * x1 x2 cos x3")], X, y,
                    time_budget=None, max_rounds=3, num_candidates=1, random_state=0,
-                   operators=["mul", "add", "sin", "cos", "exp"])
+                   operators=["mul", "add", "sin", "cos", "exp"], moves=("mutation",))
     assert found[0].fit.r2 > 1 - 1e-10 and found[0].source == "mutation"
 
 
@@ -157,3 +158,12 @@ def test_a_resampled_subtree_replaces_the_one_cut_away():
                    random_state=0, moves=("prefix",))
     assert found[0].fit.r2 > 1 - 1e-14
     assert Expression.parse(list(found[0].skeleton)).infix() in ("x1**2 + x2", "x2 + x1**2")
+
+
+def test_extensions_add_every_factor_and_term_of_one_variable():
+    parent = tokens("* C * x1 x2")
+    children = _extensions(parent, 3, {"mul", "add", "sin", "exp"})
+    assert len(children) == 2 * 3 * 3  # (mul | add) x (none, exp, sin) x (x1, x2, x3)
+    assert tokens("* * C * x1 x2 sin x3") in children
+    assert tokens("+ * C * x1 x2 * C exp x1") in children
+    assert _extensions(parent, 3, {"sin"}) == []  # no mul: nothing to join with
