@@ -11,8 +11,9 @@ a policy instead and spends the rest of the budget near the best candidates foun
   of one (``x2 + (a long approximation of x1²)`` → ``x2 + x1**2``), remove a
   unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``) or wrap a subtree in one
   (``C/x1`` → ``exp(C/x1)``), swap an operator for another of the same arity (``cos`` →
-  ``sin``); and, once for each short formula on the accuracy/complexity front, every product
-  with or sum with a function of one variable (``C*x1*x2`` → ``C*x1*x2*sin(x3)``);
+  ``sin``); and, once for each short formula on the accuracy/complexity front, simplest
+  first, every product with or sum with a function of one variable (``C*x1`` →
+  ``C*x1/x2``, ``x1*x2`` → ``x1*x2*sin(x3)``);
 * **wrappers**: ``C * f + C``, ``C * f`` and ``C * f**C`` around a good formula ``f``: the
   units, offsets and power laws that real data so often need.
 
@@ -59,7 +60,8 @@ C_TOKEN = math_token(CONSTANT)
 MOVES = ("prefix", "mutation", "wrapper")
 # short formulas on the front are extended by every factor or term u(x_k): cheap and
 # systematic where a random mutation would need luck (C*x1*x2 -> C*x1*x2*sin(x3))
-EXTEND_COMPLEXITY = 9  # what a round may do; see the module docstring
+EXTEND_COMPLEXITY = 9
+EXTEND_KEEP = 6  # extensions of one formula fitted in full, of the best screened  # what a round may do; see the module docstring
 
 
 @dataclass(frozen=True)
@@ -196,20 +198,36 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
     return out
 
 
-def _extensions(skeleton: tuple[str, ...], num_variables: int, allowed: Collection[str]
-                ) -> list[tuple[str, ...]]:
-    """Every ``f * u(x_k)`` and ``f + C * u(x_k)``, ``u`` an allowed unary operator or none:
-    ``C*x1*x2`` -> ``C*x1*x2*sin(x3)``, one new factor or term at a time."""
-    variables = [math_token(f"x{k}") for k in range(1, num_variables + 1)]
+def _extensions(parent: Equation, X: np.ndarray, y: np.ndarray, allowed: Collection[str],
+                keep: int = EXTEND_KEEP) -> list[tuple[str, ...]]:
+    """The ``keep`` most promising of ``f * u(x_k)`` and ``f + C * u(x_k)`` (``u`` an allowed
+    unary operator or none): ``C*x1*x2`` -> ``C*x1*x2*sin(x3)``, one new factor or term.
+
+    Each is screened with ``f``'s constants as fitted and only the new factor's scale or term's
+    coefficient solved by least squares (closed form), so ranking them all costs one
+    evaluation each; only the best are then fitted in full.
+    """
+    if "mul" not in allowed:
+        return []
+    variables = [math_token(f"x{k}") for k in range(1, X.shape[1] + 1)]
     functions = [()] + [(math_token(n),) for n in sorted(allowed)
                         if n in OPERATORS and arity(n) == 1]
-    factors = [(*u, x) for u in functions for x in variables]
+    with np.errstate(all="ignore"):
+        f = np.broadcast_to(parent.expression(X), y.shape)
+        scored = []
+        for factor in [(*u, x) for u in functions for x in variables]:
+            u = np.broadcast_to(Expression.parse(list(factor))(X), y.shape)
+            ways = [("mul", f * u, y)] + ([("add", u, y - f)] if "add" in allowed else [])
+            for joint, basis, target in ways:
+                scale = (basis @ target) / (basis @ basis)
+                error = float(np.sum(np.square(scale * basis - target)))
+                if np.isfinite(error):
+                    scored.append((error, joint, factor))
+    scored.sort(key=lambda t: t[0])
     out = []
-    if "mul" in allowed:
-        out += [(math_token("mul"), *skeleton, *factor) for factor in factors]
-        if "add" in allowed:
-            out += [(math_token("add"), *skeleton, math_token("mul"), C_TOKEN, *factor)
-                    for factor in factors]
+    for _, joint, factor in scored[:keep]:
+        term = factor if joint == "mul" else (math_token("mul"), C_TOKEN, *factor)
+        out.append((math_token(joint), *parent.skeleton, *term))
     return out
 
 
@@ -274,9 +292,9 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
            and not pool.solved()):
         rounds += 1
         waiting = [e for e in pool.simple_front() if e.skeleton not in extended]
-        if "mutation" in moves and waiting:  # one a round, the most accurate first
-            extended.add(waiting[-1].skeleton)
-            for tokens in _extensions(waiting[-1].skeleton, num_variables, allowed):
+        if "mutation" in moves and waiting:  # one a round, the simplest first
+            extended.add(waiting[0].skeleton)
+            for tokens in _extensions(waiting[0], X, y, allowed):
                 pool.add(tokens, "mutation")
         for parent in pool.ranked()[:num_parents]:
             for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed, moves):

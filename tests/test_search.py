@@ -160,10 +160,12 @@ def test_a_resampled_subtree_replaces_the_one_cut_away():
     assert Expression.parse(list(found[0].skeleton)).infix() in ("x1**2 + x2", "x2 + x1**2")
 
 
-def test_extensions_add_every_factor_and_term_of_one_variable():
-    parent = tokens("* C * x1 x2")
-    children = _extensions(parent, 3, {"mul", "add", "sin", "exp"})
-    assert len(children) == 2 * 3 * 3  # (mul | add) x (none, exp, sin) x (x1, x2, x3)
-    assert tokens("* * C * x1 x2 sin x3") in children
-    assert tokens("+ * C * x1 x2 * C exp x1") in children
-    assert _extensions(parent, 3, {"sin"}) == []  # no mul: nothing to join with
+def test_extensions_screen_every_factor_and_term_and_keep_the_best():
+    X = np.random.default_rng(0).uniform(0.5, 3.0, size=(80, 3))
+    y = X[:, 0] * X[:, 1] * np.sin(X[:, 2])
+    parent = search(lambda prefix, n, seed: [tokens("* C * x1 x2")], X, y, max_rounds=0,
+                    time_budget=None, num_candidates=1, random_state=0)[0]
+    children = _extensions(parent, X, y, {"mul", "add", "sin", "exp", "cos"}, keep=3)
+    assert len(children) == 3
+    assert children[0] == tokens("* * C * x1 x2 sin x3")  # exact, so screened first
+    assert _extensions(parent, X, y, {"sin"}) == []  # no mul: nothing to join with
