@@ -57,11 +57,11 @@ COMPLEXITY_COST = 0.002  # reward lost per node: 10 nodes cost as much as NMSE 1
 # as Taylor approximations of x1**2, and stopping there would end the search for x1**2 itself.
 EXACT_R2 = 1.0 - EXACT_NMSE
 C_TOKEN = math_token(CONSTANT)
-MOVES = ("prefix", "mutation", "wrapper")
+MOVES = ("prefix", "mutation", "wrapper")  # what a round may do; see the module docstring
 # short formulas on the front are extended by every factor or term u(x_k): cheap and
 # systematic where a random mutation would need luck (C*x1*x2 -> C*x1*x2*sin(x3))
 EXTEND_COMPLEXITY = 9
-EXTEND_KEEP = 6  # extensions of one formula fitted in full, of the best screened  # what a round may do; see the module docstring
+EXTEND_KEEP = 6  # extensions of one formula fitted in full, of the best screened
 
 
 @dataclass(frozen=True)
