@@ -1,8 +1,9 @@
 """`ChatSRRegressor`: hand chatsr a table, get a formula (the scikit-learn contract).
 
-``fit`` rescales every column and the target by their root mean square (no shift, so a formula's
-shape, its zero crossings and its domain stay the same), lets the model propose formulas for
-the rescaled data and `chatsr.search` refine them, converts each candidate back to the user's
+``fit`` rescales each column and the target whose root mean square is far from 1 (outside
+``ORDER_ONE``) by it (no shift, so a formula's shape, its zero crossings and its domain stay
+the same; columns of order one stay as they are, so that ``sin(x3)`` needs no constant), lets
+the model propose formulas for the rescaled data and `chatsr.search` refine them, converts each candidate back to the user's
 units with sympy and polishes its constants there, and tidies it (`chatsr.simplify`: ``Abs``
 of a one-signed argument, negligible constants, and constants the data do not need by the
 small-sample corrected Akaike criterion). ``equations_`` is the Pareto front of
@@ -48,6 +49,7 @@ __all__ = ["ChatSRRegressor"]
 logger = logging.getLogger(__name__)
 
 MIN_POINTS = 5
+ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
 TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
 
 
@@ -104,8 +106,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
     best_ : pandas.Series
         The row of ``equations_`` chosen by ``model_selection``.
     model_points_ : numpy.ndarray
-        The rows the model read, ``[x1..x_max_dims, y]``: rescaled by their root mean square
-        (unless ``mul`` is not allowed) and at most ``max_points`` of them.
+        The rows the model read, ``[x1..x_max_dims, y]``: columns whose root mean square is
+        outside ``ORDER_ONE`` divided by it (unless ``mul`` is not allowed), at most
+        ``max_points`` rows.
     variable_names_, fit_time_
         The names of the columns of ``X``; seconds ``fit`` took.
     """
@@ -159,8 +162,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         rng = np.random.default_rng(self.random_state)
         allowed = self._allowed_operators()
         if "mul" in allowed:
-            x_scale = np.sqrt(np.mean(X * X, axis=0))  # (d,) > 0: zero columns rejected
-            y_scale = float(np.sqrt(np.mean(y * y)))
+            x_scale = _scale(np.sqrt(np.mean(X * X, axis=0)))  # (d,) > 0: no zero columns
+            y_scale = float(_scale(np.sqrt(np.mean(y * y))))
         else:  # rescaling back to the user's units would multiply by constants
             x_scale, y_scale = np.ones(X.shape[1]), 1.0
         Xs, ys = X / x_scale, y / y_scale
@@ -345,6 +348,12 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None or self.time_budget is not None
         return tags
+
+
+def _scale(rms: np.ndarray | float) -> np.ndarray:
+    """``rms`` where it is outside `ORDER_ONE`, else 1."""
+    rms = np.asarray(rms, dtype=np.float64)
+    return np.where((rms < ORDER_ONE[0]) | (rms > ORDER_ONE[1]), rms, 1.0)
 
 
 def _column_names(X: Any, names: Sequence[str] | None) -> list[str] | None:

@@ -11,9 +11,9 @@ a policy instead and spends the rest of the budget near the best candidates foun
   of one (``x2 + (a long approximation of x1²)`` → ``x2 + x1**2``), remove a
   unary operator (``exp(-tanh(C*x1))`` → ``exp(-C*x1)``) or wrap a subtree in one
   (``C/x1`` → ``exp(C/x1)``), swap an operator for another of the same arity (``cos`` →
-  ``sin``); and, once for each short formula on the accuracy/complexity front, simplest
-  first, every product with or sum with a function of one variable (``C*x1`` →
-  ``C*x1/x2``, ``x1*x2`` → ``x1*x2*sin(x3)``);
+  ``sin``); and, once for each short formula on the accuracy/complexity front, the best
+  products with and sums with a function of one variable (``C*x1`` → ``C*x1/x2``, ``x1*x2``
+  → ``x1*x2*sin(x3)``), screened in closed form;
 * **wrappers**: ``C * f + C``, ``C * f`` and ``C * f**C`` around a good formula ``f``: the
   units, offsets and power laws that real data so often need.
 
@@ -200,7 +200,7 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
 
 def _extensions(parent: Equation, X: np.ndarray, y: np.ndarray, allowed: Collection[str],
                 keep: int = EXTEND_KEEP) -> list[tuple[str, ...]]:
-    """The ``keep`` most promising of ``f * u(x_k)`` and ``f + C * u(x_k)`` (``u`` an allowed
+    """The ``keep`` most promising of ``f * u(±x_k)`` and ``f + C * u(±x_k)`` (``u`` an allowed
     unary operator or none): ``C*x1*x2`` -> ``C*x1*x2*sin(x3)``, one new factor or term.
 
     Each is screened with ``f``'s constants as fitted and only the new factor's scale or term's
@@ -209,13 +209,15 @@ def _extensions(parent: Equation, X: np.ndarray, y: np.ndarray, allowed: Collect
     """
     if "mul" not in allowed:
         return []
-    variables = [math_token(f"x{k}") for k in range(1, X.shape[1] + 1)]
+    variables = [(math_token(f"x{k}"),) for k in range(1, X.shape[1] + 1)]
+    if "neg" in allowed:  # exp(-x2) is no scaled exp(x2)
+        variables += [(math_token("neg"), *x) for x in variables]
     functions = [()] + [(math_token(n),) for n in sorted(allowed)
-                        if n in OPERATORS and arity(n) == 1]
+                        if n in OPERATORS and arity(n) == 1 and n != "neg"]
     with np.errstate(all="ignore"):
         f = np.broadcast_to(parent.expression(X), y.shape)
         scored = []
-        for factor in [(*u, x) for u in functions for x in variables]:
+        for factor in [(*u, *x) for u in functions for x in variables]:
             u = np.broadcast_to(Expression.parse(list(factor))(X), y.shape)
             ways = [("mul", f * u, y)] + ([("add", u, y - f)] if "add" in allowed else [])
             for joint, basis, target in ways:
@@ -291,10 +293,11 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
     while (rounds < max_rounds and time.perf_counter() < pool.deadline and pool.equations
            and not pool.solved()):
         rounds += 1
-        waiting = [e for e in pool.simple_front() if e.skeleton not in extended]
-        if "mutation" in moves and waiting:  # one a round, the simplest first
-            extended.add(waiting[0].skeleton)
-            for tokens in _extensions(waiting[0], X, y, allowed):
+        for simple in [e for e in pool.simple_front() if e.skeleton not in extended]:
+            if "mutation" not in moves:
+                break
+            extended.add(simple.skeleton)
+            for tokens in _extensions(simple, X, y, allowed):
                 pool.add(tokens, "mutation")
         for parent in pool.ranked()[:num_parents]:
             for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed, moves):
