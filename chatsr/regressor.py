@@ -3,11 +3,12 @@
 ``fit`` rescales each column and the target whose root mean square is far from 1 (outside
 ``ORDER_ONE``) by it (no shift, so a formula's shape, its zero crossings and its domain stay
 the same; columns of order one stay as they are, so that ``sin(x3)`` needs no constant), lets
-the model propose formulas for the rescaled data and `chatsr.search` refine them, converts each candidate back to the user's
-units with sympy and polishes its constants there, and tidies it (`chatsr.simplify`: ``Abs``
-of a one-signed argument, negligible constants, and constants the data do not need by the
-small-sample corrected Akaike criterion). ``equations_`` is the Pareto front of
-accuracy against complexity, and ``best_`` is chosen as PySR's ``model_selection="best"``.
+the model propose formulas for the rescaled data and `chatsr.search` refine them, converts
+each candidate back to the user's units with sympy and polishes its constants there, and
+tidies it (`chatsr.simplify`: ``Abs`` of a one-signed argument, negligible constants, simple
+numbers, Taylor approximants, and constants the data do not need by the small-sample
+corrected Akaike criterion). ``equations_`` is the Pareto front of accuracy against
+complexity, and ``best_`` is chosen as PySR's ``model_selection="best"``.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)

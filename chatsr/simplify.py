@@ -54,9 +54,16 @@ _TAYLOR = {f: sympy.series(f(_u), _u, 0, 3).removeO()
 MAX_PRUNED = 8  # formulas with more constants are not pruned (each try costs a refit)
 
 
+def _undefined(expr: sympy.Expr) -> bool:
+    """Whether sympy folded part of ``expr`` into a non-number (1/0 is ``zoo``, sin(oo) an
+    ``AccumBounds``), which no longer evaluates."""
+    return expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan) or bool(
+        expr.atoms(sympy.AccumBounds))
+
+
 def _values(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -> np.ndarray:
     """``expr`` on the rows of ``X``; NaN where it is not a number (1/0 is ``zoo`` in sympy)."""
-    if expr.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+    if _undefined(expr):
         return np.full(len(X), np.nan, dtype=np.complex128)
     with np.errstate(all="ignore"):
         values = sympy.lambdify(symbols, expr, "numpy")(*X.T)
@@ -137,7 +144,7 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
         out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), symbols, X))
     unique = []
     for candidate in out:
-        if candidate.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+        if _undefined(candidate):
             continue
         if candidate != expr and candidate not in unique:
             unique.append(candidate)
@@ -161,7 +168,7 @@ def prunings(expr: sympy.Expr) -> list[sympy.Expr]:
     for constant in constants:
         for value in (sympy.Integer(0), sympy.Integer(1))[:2 if constant in factors else 1]:
             candidate = expr.xreplace({constant: value})
-            if candidate.has(sympy.zoo, sympy.oo, -sympy.oo, sympy.nan):
+            if _undefined(candidate):
                 continue
             if candidate != expr and candidate not in out:
                 out.append(candidate)
@@ -187,6 +194,6 @@ def linearizations(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
         if not (np.all(np.isfinite(argument)) and np.max(np.abs(argument)) <= SMALL_ARGUMENT):
             continue
         candidate = sympy.expand(expr.xreplace({node: taylor.subs(_u, node.args[0])}))
-        if candidate != expr and candidate not in out:
+        if candidate != expr and candidate not in out and not _undefined(candidate):
             out.append(candidate)
     return out
