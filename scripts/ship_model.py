@@ -65,8 +65,10 @@ def main() -> None:
     parser.add_argument("--to", type=Path, default=DEFAULT_CHECKPOINT)
     args = parser.parse_args()
     model, tokenizer = load_pretrained(args.run)
-    if args.to.exists():
-        shutil.rmtree(args.to)
+    if args.to.exists():  # the old model's files go; its card (README.md) stays, to be updated
+        for old in args.to.iterdir():
+            if old.name != "README.md":
+                old.unlink()
     model.to(torch.float16).save_pretrained(args.to)
     tokenizer.save_pretrained(args.to)
     shutil.copy(args.run / "loss_curve.png", args.to / "loss_curve.png")
