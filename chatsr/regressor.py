@@ -264,6 +264,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                 weight: np.ndarray | None, rng: np.random.Generator) -> FitResult:
         """Refit the constants on the user's data, starting from those ``expression`` has."""
         initial = None if expression.constants is None else np.asarray(expression.constants)
+        if initial is not None and not np.isfinite(initial).all():
+            initial = None  # a constant overflowed in the conversion to the user's units
         with np.errstate(all="ignore"):
             return fit_constants(expression, X, y, restarts=2, random_state=rng, initial=initial,
                                  time_limit=None if self.time_budget is None else 0.2,
