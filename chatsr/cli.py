@@ -319,15 +319,16 @@ def _discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"chatsr discover: error: {error}", file=sys.stderr)
         return 2
-    table = est.equations_[["complexity", "loss", "r2", "score", "equation"]]
+    table = est.equations_[["complexity", "loss", "mse", "r2", "score", "equation"]]
     best = est.best_
     if args.json:
-        rows = [{"complexity": int(r.complexity), "loss": float(r.loss), "r2": float(r.r2),
+        rows = [{"complexity": int(r.complexity), "loss": float(r.loss), "mse": float(r.mse),
+                 "r2": float(r.r2),
                  "score": float(r.score), "equation": str(r.equation),
                  "latex": sympy.latex(r.equation)} for r in table.itertuples()]
         print(json.dumps({"data": args.data, "target": y.name, "variables": list(X.columns),
                           "prompt": prompt, "best": rows[int(best.name)], "equations": rows,
-                          "fit_time": est.fit_time_}, indent=2))
+                          "loss": est.loss_, "fit_time": est.fit_time_}, indent=2))
     else:
         def rounded(formula):  # evalf leaves the constants inside functions at full precision
             return formula.xreplace({f: sympy.Float(f, _DIGITS)
@@ -335,9 +336,10 @@ def _discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
         shown = table.assign(equation=[rounded(e) for e in table["equation"]])
         print(f"{y.name} = {rounded(best['equation'])}")
-        print(f"R² = {best['r2']:.6f}, MSE = {best['loss']:.4g}, complexity {best['complexity']}"
+        print(f"R² = {best['r2']:.6f}, MSE = {best['mse']:.4g}, complexity {best['complexity']}"
               f", found in {est.fit_time_:.1f} s")
-        print("\nPareto front (accuracy against complexity):")
+        print(f"\nPareto front (accuracy against complexity; loss: {_LOSS_NAMES[est.loss_]} with "
+              f"the AICc penalty for constants):")
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.plot:
         import matplotlib
@@ -351,6 +353,8 @@ def _discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             print(f"plot: {args.plot}")
     return 0
 
+
+_LOSS_NAMES = {"mse": "mean squared error", "log": "mean squared error of log(y)"}
 
 COMMANDS: list[Command] = [
     Command("generate", "write synthetic train/val/test samples in ChatSR's JSON format",

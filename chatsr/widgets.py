@@ -367,7 +367,7 @@ def _formula_html(estimator: ChatSRRegressor, target: str) -> str:
     lhs = sympy.latex(sympy.Symbol(target))
     return (f"<p style='font-size: 1.3em'>${html.escape(lhs)} = "
             f"{_latex(estimator.sympy())}$</p>"
-            f"<p>R² = {best['r2']:.6f}, MSE = {best['loss']:.{DIGITS}g}, complexity "
+            f"<p>R² = {best['r2']:.6f}, MSE = {best['mse']:.{DIGITS}g}, complexity "
             f"{int(best['complexity'])}; chosen among {len(estimator.equations_)} formulas "
             f"on the Pareto front (fit: {estimator.fit_time_:.1f} s)</p>")
 
@@ -380,7 +380,7 @@ def _pareto_html(estimator: ChatSRRegressor) -> str:
     for label, row in estimator.equations_.iterrows():
         bold = " style='font-weight: bold'" if label == estimator.best_.name else ""
         cells = (int(row["complexity"]), f"${_latex(row['equation'])}$",
-                 f"{row['loss']:.{DIGITS}g}", f"{row['r2']:.6f}", f"{row['score']:.{DIGITS}g}",
+                 f"{row['mse']:.{DIGITS}g}", f"{row['r2']:.6f}", f"{row['score']:.{DIGITS}g}",
                  html.escape(str(row["source"])))
         rows.append(f"<tr{bold}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return (f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

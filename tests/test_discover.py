@@ -60,7 +60,8 @@ def test_json_output_is_one_object_with_the_pareto_rows(csv, model_dir, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["target"] == "w" and result["variables"] == ["u"]
     assert result["best"] in result["equations"]
-    assert result["best"]["r2"] > 0.999999
+    assert result["best"]["r2"] > 0.999999 and result["best"]["mse"] >= 0
+    assert result["loss"] in ("mse", "log")
     complexities = [row["complexity"] for row in result["equations"]]
     assert complexities == sorted(complexities)
 
