@@ -63,10 +63,14 @@ def _undefined(expr: sympy.Expr) -> bool:
 
 def _values(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -> np.ndarray:
     """``expr`` on the rows of ``X``; NaN where it is not a number (1/0 is ``zoo`` in sympy)."""
+    undefined = np.full(len(X), np.nan, dtype=np.complex128)
     if _undefined(expr):
-        return np.full(len(X), np.nan, dtype=np.complex128)
-    with np.errstate(all="ignore"):
-        values = sympy.lambdify(symbols, expr, "numpy")(*X.T)
+        return undefined
+    try:
+        with np.errstate(all="ignore"):
+            values = sympy.lambdify(symbols, expr, "numpy")(*X.T)
+    except ArithmeticError:  # a constant part computed in Python floats: 2.7**18713
+        return undefined
     return np.broadcast_to(np.asarray(values, dtype=np.complex128), (len(X),))
 
 

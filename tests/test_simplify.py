@@ -113,3 +113,9 @@ def test_functions_of_tiny_arguments_become_their_taylor_polynomials():
 def test_a_number_to_the_power_x_becomes_an_exponential():
     X = np.random.default_rng(4).uniform(0.0, 3.0, size=(60, 2))
     assert x2 * sympy.exp(-x1) in rewrites(sympy.Float(float(np.exp(-1.0))) ** x1 * x2, X)
+
+
+def test_a_constant_part_that_overflows_is_undefined_not_fatal():
+    # lambdify computes the constant part in Python floats, which raise instead of giving inf
+    formula = 763.49 * (sympy.E - sympy.Float(0.00033)) ** sympy.Float(18713.1) * x1
+    assert all(isinstance(r, sympy.Expr) for r in rewrites(formula, POSITIVE))
