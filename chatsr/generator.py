@@ -40,6 +40,7 @@ import math
 import multiprocessing
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -510,14 +511,20 @@ def _chunks(config: GeneratorConfig, seed: int, chunk_ids: Iterable[int], unique
             yield _chunk(config, seed, chunk, unique)
         return
     ids = iter(chunk_ids)
-    with multiprocessing.get_context().Pool(workers) as pool:  # leaving it terminates the pool
-        pending = deque(pool.apply_async(_chunk, (config, seed, chunk, unique))
+    # Not multiprocessing.Pool: a consumer that stops early left it to terminate(), which can
+    # deadlock on the task queue's lock (seen in CI). The executor cancels what has not started
+    # and waits for the chunks in progress (each under a second) instead.
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context())
+    try:
+        pending = deque(pool.submit(_chunk, config, seed, chunk, unique)
                         for chunk in itertools.islice(ids, 2 * workers))
         while pending:
-            result = pending.popleft().get()
-            pending.extend(pool.apply_async(_chunk, (config, seed, chunk, unique))
+            result = pending.popleft().result()
+            pending.extend(pool.submit(_chunk, config, seed, chunk, unique)
                            for chunk in itertools.islice(ids, 1))
             yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _resolve(config: GeneratorConfig | None, options: dict[str, Any]) -> GeneratorConfig:
