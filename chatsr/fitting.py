@@ -33,7 +33,7 @@ from .expressions import Expression
 from .metrics import mse as mean_squared_error
 from .metrics import r2 as r2_score
 
-__all__ = ["FitResult", "fit_constants"]
+__all__ = ["FitResult", "fit_constants", "loss_spread"]
 
 logger = logging.getLogger(__name__)
 
@@ -274,6 +274,21 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
                      time_limit, n_run)
     return _result(expr, best_constants, X, y, weight, sign, n_restarts_run=n_run,
                    timed_out=timed_out, start=start)
+
+
+def loss_spread(y: np.ndarray, sample_weight: np.ndarray | None = None,
+                loss: Literal["mse", "log"] = "mse") -> float:
+    """The (weighted) variance of what ``loss`` compares, ``y`` or ``log|y|``: the loss of
+    predicting their mean, which turns a `FitResult.loss` into a normalised one.
+
+    >>> loss_spread(np.array([1.0, 3.0]))
+    1.0
+    >>> round(loss_spread(np.array([1.0, np.e**2]), loss="log"), 6)
+    1.0
+    """
+    y = np.asarray(y, dtype=np.float64)
+    sign = _log_sign(y, loss)
+    return _weighted_variance(y if not sign else np.log(sign * y), _check_weight(sample_weight, y))
 
 
 def _log_sign(y: np.ndarray, loss: str) -> int:

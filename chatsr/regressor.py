@@ -37,7 +37,7 @@ from .datasets import label_columns
 from .decoding import propose
 from .export import to_numpy, to_torch
 from .expressions import Expression
-from .fitting import FitResult, fit_constants
+from .fitting import FitResult, fit_constants, loss_spread
 from .operators import OPERATORS, ExpressionError, canonical_name
 from .pretrained import load_pretrained
 from .processing import ChatSRProcessor, pack_points, user_prompt
@@ -282,9 +282,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         per constant.
         """
         n = len(y)
-        target = np.log(y) if self.loss_ == "log" else y
-        spread = float(np.average(np.square(target - np.average(target, weights=weight)),
-                                  weights=weight))
+        spread = loss_spread(y, weight, self.loss_)
 
         def criterion(f: FitResult) -> float:
             return penalized_loss(f.loss + 1e-14 * spread, f.expression.n_constants, n)

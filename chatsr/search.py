@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .expressions import Expression
-from .fitting import EXACT_NMSE, FitResult, fit_constants
+from .fitting import EXACT_NMSE, FitResult, fit_constants, loss_spread
 from .operators import CONSTANT, OPERATORS, ExpressionError, arity, canonical_name, math_token
 from .skeletons import skeleton_key
 
@@ -111,10 +111,7 @@ class _Pool:
                  rng: np.random.Generator, weight: np.ndarray | None, loss: str):
         self.X, self.y, self.deadline, self.fit_time, self.rng = X, y, deadline, fit_time, rng
         self.weight, self.loss = weight, loss
-        # the loss of predicting the (weighted) mean: what makes a loss an NMSE
-        target = np.log(np.abs(y)) if loss == "log" else y
-        mean = np.average(target, weights=weight)
-        self.scale = float(np.average(np.square(target - mean), weights=weight))
+        self.scale = loss_spread(y, weight, loss)  # what makes a loss an NMSE
         self.equations: dict[str, Equation] = {}
         self.seen: set[str] = set()
 
@@ -156,6 +153,10 @@ class _Pool:
         return any(e.fit.r2 >= EXACT_R2 for e in self.equations.values())
 
 
+def _unary_operators(allowed: Collection[str]) -> list[str]:
+    return sorted(n for n in allowed if n in OPERATORS and arity(n) == 1)
+
+
 def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Generator,
                allowed: Collection[str], moves: Collection[str] = MOVES
                ) -> list[tuple[tuple[str, ...], str]]:
@@ -171,23 +172,23 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
                         "wrapper"))
     if "mutation" not in moves:
         return out
-    wrappers = sorted(n for n in allowed if n in OPERATORS and arity(n) == 1)
+    functions = _unary_operators(allowed)
     for start, end in [spans[i] for i in rng.permutation(len(spans))[:3]]:
         # a subtree becomes a leaf, or a unary function of a variable: x1 + (big) -> x1 + x2**2
         variable = math_token(f"x{rng.integers(num_variables) + 1}")
         leaf = (C_TOKEN,) if rng.random() < 0.5 else (variable,)
         out.append(((*skeleton[:start], *leaf, *skeleton[end:]), "mutation"))
-        if wrappers:
-            function = math_token(wrappers[rng.integers(len(wrappers))])
+        if functions:
+            function = math_token(functions[rng.integers(len(functions))])
             out.append(((*skeleton[:start], function, variable, *skeleton[end:]), "mutation"))
     names = [canonical_name(t) for t in skeleton]
     unary = [i for i, name in enumerate(names) if arity(name) == 1]
     for i in [unary[j] for j in rng.permutation(len(unary))[:2]]:  # u(a) -> a
         out.append(((*skeleton[:i], *skeleton[i + 1:]), "mutation"))
-    if wrappers:
+    if functions:
         for start, _ in [spans[i] for i in rng.permutation(len(spans))[:2]]:  # a -> u(a)
-            wrapper = math_token(wrappers[rng.integers(len(wrappers))])
-            out.append(((*skeleton[:start], wrapper, *skeleton[start:]), "mutation"))
+            function = math_token(functions[rng.integers(len(functions))])
+            out.append(((*skeleton[:start], function, *skeleton[start:]), "mutation"))
     operators = [i for i, name in enumerate(names) if arity(name) > 0]
     for i in [operators[j] for j in rng.permutation(len(operators))[:2]]:  # u(a) -> v(a)
         others = sorted(n for n in allowed if n in OPERATORS and n != names[i]
@@ -198,10 +199,24 @@ def _mutations(skeleton: tuple[str, ...], num_variables: int, rng: np.random.Gen
     return out
 
 
+def _factors(X: np.ndarray, allowed: Collection[str]) -> list[tuple[tuple[str, ...], np.ndarray]]:
+    """Every ``u(±x_k)`` (``u`` an allowed unary operator or none) with its values on ``X``."""
+    variables = [(math_token(f"x{k}"),) for k in range(1, X.shape[1] + 1)]
+    if "neg" in allowed:  # exp(-x2) is no scaled exp(x2)
+        variables += [(math_token("neg"), *x) for x in variables]
+    functions = [()] + [(math_token(n),) for n in _unary_operators(allowed) if n != "neg"]
+    out = []
+    with np.errstate(all="ignore"):
+        for factor in [(*u, *x) for u in functions for x in variables]:
+            out.append((factor, np.broadcast_to(Expression.parse(list(factor))(X), (len(X),))))
+    return out
+
+
 def _extensions(parent: Equation, X: np.ndarray, y: np.ndarray, allowed: Collection[str],
-                keep: int = EXTEND_KEEP) -> list[tuple[str, ...]]:
-    """The ``keep`` most promising of ``f * u(±x_k)`` and ``f + C * u(±x_k)`` (``u`` an allowed
-    unary operator or none): ``C*x1*x2`` -> ``C*x1*x2*sin(x3)``, one new factor or term.
+                factors: list[tuple[tuple[str, ...], np.ndarray]], keep: int = EXTEND_KEEP
+                ) -> list[tuple[str, ...]]:
+    """The ``keep`` most promising of ``f * u`` and ``f + C * u`` for the ``factors`` ``u``
+    (`_factors`): ``C*x1*x2`` -> ``C*x1*x2*sin(x3)``, one new factor or term.
 
     Each is screened with ``f``'s constants as fitted and only the new factor's scale or term's
     coefficient solved by least squares (closed form), so ranking them all costs one
@@ -209,16 +224,10 @@ def _extensions(parent: Equation, X: np.ndarray, y: np.ndarray, allowed: Collect
     """
     if "mul" not in allowed:
         return []
-    variables = [(math_token(f"x{k}"),) for k in range(1, X.shape[1] + 1)]
-    if "neg" in allowed:  # exp(-x2) is no scaled exp(x2)
-        variables += [(math_token("neg"), *x) for x in variables]
-    functions = [()] + [(math_token(n),) for n in sorted(allowed)
-                        if n in OPERATORS and arity(n) == 1 and n != "neg"]
     with np.errstate(all="ignore"):
         f = np.broadcast_to(parent.expression(X), y.shape)
         scored = []
-        for factor in [(*u, *x) for u in functions for x in variables]:
-            u = np.broadcast_to(Expression.parse(list(factor))(X), y.shape)
+        for factor, u in factors:
             ways = [("mul", f * u, y)] + ([("add", u, y - f)] if "add" in allowed else [])
             for joint, basis, target in ways:
                 scale = (basis @ target) / (basis @ basis)
@@ -290,6 +299,7 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
     num_variables = X.shape[1]
     allowed = set(OPERATORS) if operators is None else {canonical_name(n) for n in operators}
     rounds, extended = 0, set()
+    factors = _factors(X, allowed) if "mutation" in moves else []
     while (rounds < max_rounds and time.perf_counter() < pool.deadline and pool.equations
            and not pool.solved()):
         rounds += 1
@@ -297,7 +307,7 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
             if "mutation" not in moves:
                 break
             extended.add(simple.skeleton)
-            for tokens in _extensions(simple, X, y, allowed):
+            for tokens in _extensions(simple, X, y, allowed, factors):
                 pool.add(tokens, "mutation")
         for parent in pool.ranked()[:num_parents]:
             for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed, moves):

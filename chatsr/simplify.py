@@ -91,20 +91,21 @@ def _without_abs(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -
     return expr.xreplace(replace)
 
 
-def _agrees(candidate: sympy.Expr, expr: sympy.Expr, symbols: list[sympy.Symbol],
+def _agrees(candidate: sympy.Expr, reference: np.ndarray, symbols: list[sympy.Symbol],
             X: np.ndarray) -> bool:
-    reference = _values(expr, symbols, X)
+    """Whether ``candidate``'s values on ``X`` are ``reference``'s (`_values` of the formula it
+    replaces) to ``RELATIVE_CHANGE``."""
     change = np.sqrt(np.mean(np.abs(_values(candidate, symbols, X) - reference) ** 2))
     return bool(change <= RELATIVE_CHANGE * np.sqrt(np.mean(np.abs(reference) ** 2)))
 
 
 def _without_negligible(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray
                         ) -> sympy.Expr:
-    original = expr
+    reference = _values(expr, symbols, X)
     # the smallest first; each removal is judged against the original values
     for constant in sorted(expr.atoms(sympy.Float), key=abs):
         candidate = expr.xreplace({constant: sympy.Integer(0)})
-        if _agrees(candidate, original, symbols, X):
+        if _agrees(candidate, reference, symbols, X):
             expr = candidate
     return expr
 
@@ -134,25 +135,31 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     symbols = _symbols(expr, X.shape[1])
     def snapped(candidate: sympy.Expr) -> sympy.Expr:
         simple = _snapped(candidate)
-        return simple if _agrees(simple, candidate, symbols, X) else candidate
+        if simple == candidate:
+            return candidate
+        return simple if _agrees(simple, _values(candidate, symbols, X), symbols, X) else candidate
 
     tidy = snapped(_without_negligible(_without_abs(expr, symbols, X), symbols, X))
     out = [tidy, snapped(_exponentials(tidy))]  # 0.3679**x1 -> exp(-1.0000*x1) -> exp(-x1)
     # force=True assumes positive bases ((1/a)**-1.5 is a**1.5, but sqrt(a**2) is a too): kept
     # only where the data agree
     flat = sympy.powdenest(tidy, force=True)
-    if _agrees(flat, tidy, symbols, X):
+    if flat != tidy and _agrees(flat, _values(tidy, symbols, X), symbols, X):
         out.append(flat)
     if sympy.count_ops(tidy) <= _MAX_OPS:
         out += [sympy.cancel(tidy), sympy.expand(tidy)]
         out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), symbols, X))
-    unique = []
-    for candidate in out:
-        if _undefined(candidate):
-            continue
-        if candidate != expr and candidate not in unique:
-            unique.append(candidate)
-    return unique
+    return _distinct(out, expr)
+
+
+def _distinct(candidates: list[sympy.Expr], expr: sympy.Expr) -> list[sympy.Expr]:
+    """``candidates`` in order without repeats, ``expr`` itself and those that do not
+    evaluate (`_undefined`)."""
+    out = []
+    for candidate in candidates:
+        if candidate != expr and candidate not in out and not _undefined(candidate):
+            out.append(candidate)
+    return out
 
 
 def prunings(expr: sympy.Expr) -> list[sympy.Expr]:
@@ -168,15 +175,9 @@ def prunings(expr: sympy.Expr) -> list[sympy.Expr]:
     if len(constants) > MAX_PRUNED:
         return []
     factors = {a for m in expr.atoms(sympy.Mul) for a in m.args if a.is_Float}
-    out = []
-    for constant in constants:
-        for value in (sympy.Integer(0), sympy.Integer(1))[:2 if constant in factors else 1]:
-            candidate = expr.xreplace({constant: value})
-            if _undefined(candidate):
-                continue
-            if candidate != expr and candidate not in out:
-                out.append(candidate)
-    return out
+    return _distinct([expr.xreplace({constant: value}) for constant in constants
+                      for value in (sympy.Integer(0), sympy.Integer(1))
+                      [:2 if constant in factors else 1]], expr)
 
 
 def linearizations(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
@@ -195,9 +196,6 @@ def linearizations(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
         if taylor is None:
             continue
         argument = _values(node.args[0], symbols, X)
-        if not (np.all(np.isfinite(argument)) and np.max(np.abs(argument)) <= SMALL_ARGUMENT):
-            continue
-        candidate = sympy.expand(expr.xreplace({node: taylor.subs(_u, node.args[0])}))
-        if candidate != expr and candidate not in out and not _undefined(candidate):
-            out.append(candidate)
-    return out
+        if np.all(np.isfinite(argument)) and np.max(np.abs(argument)) <= SMALL_ARGUMENT:
+            out.append(sympy.expand(expr.xreplace({node: taylor.subs(_u, node.args[0])})))
+    return _distinct(out, expr)

@@ -7,11 +7,22 @@ import pytest
 
 from chatsr.expressions import Expression
 from chatsr.operators import math_token
-from chatsr.search import _extensions, _mutations, search, subtree_spans
+from chatsr.search import _extensions, _factors, _mutations, search, subtree_spans
 
 
 def tokens(text: str) -> tuple[str, ...]:
     return tuple(Expression.parse(text).to_tokens())
+
+
+def completed(prefix, leaf: str) -> tuple[str, ...]:
+    """``prefix`` closed with ``leaf`` leaves: a stand-in model's completion."""
+    out = list(prefix)
+    while True:
+        try:
+            Expression.parse(out)
+            return tuple(out)
+        except ValueError:
+            out.append(math_token(leaf))
 
 
 def test_subtree_spans_cover_every_subtree():
@@ -37,13 +48,7 @@ def test_prefix_resampling_uses_the_proposer_with_prefixes():
         calls.append(prefix)
         if not prefix:
             return [tokens("* x1 x1")]
-        completed = list(prefix)  # the "model" completes any prefix with x2 leaves
-        while True:
-            try:
-                Expression.parse(completed)
-                return [tuple(completed)]
-            except ValueError:
-                completed.append(math_token("x2"))
+        return [completed(prefix, "x2")]  # the "model" completes any prefix with x2 leaves
 
     found = search(proposer, X, y, time_budget=5, num_candidates=1, random_state=1,
                    moves=("prefix",))
@@ -146,13 +151,7 @@ def test_a_resampled_subtree_replaces_the_one_cut_away():
     def proposer(prefix, n, seed):
         if not prefix:
             return [tokens("+ cos x1 x2")]
-        completed = [*prefix, math_token("pow2"), math_token("x1")]
-        while True:
-            try:
-                Expression.parse(completed)
-                return [tuple(completed)]
-            except ValueError:
-                completed.append(math_token("x1"))
+        return [completed((*prefix, math_token("pow2"), math_token("x1")), "x1")]
 
     found = search(proposer, X, y, time_budget=None, max_rounds=4, num_candidates=1,
                    random_state=0, moves=("prefix",))
@@ -165,7 +164,9 @@ def test_extensions_screen_every_factor_and_term_and_keep_the_best():
     y = X[:, 0] * X[:, 1] * np.sin(X[:, 2])
     parent = search(lambda prefix, n, seed: [tokens("* C * x1 x2")], X, y, max_rounds=0,
                     time_budget=None, num_candidates=1, random_state=0)[0]
-    children = _extensions(parent, X, y, {"mul", "add", "sin", "exp", "cos"}, keep=3)
+    allowed = {"mul", "add", "sin", "exp", "cos"}
+    children = _extensions(parent, X, y, allowed, _factors(X, allowed), keep=3)
     assert len(children) == 3
     assert children[0] == tokens("* * C * x1 x2 sin x3")  # exact, so screened first
-    assert _extensions(parent, X, y, {"sin"}) == []  # no mul: nothing to join with
+    # no mul: nothing to join with
+    assert _extensions(parent, X, y, {"sin"}, _factors(X, {"sin"})) == []
