@@ -8,19 +8,19 @@
 from importlib import import_module
 from typing import Any
 
-from .expressions import Expression, ExpressionError
-from .operators import OPERATORS, math_tokens
+from chatsr.symbolic.expressions import Expression, ExpressionError
+from chatsr.symbolic.operators import OPERATORS, math_tokens
 
 __all__ = ["OPERATORS", "ChatSRRegressor", "Expression", "ExpressionError", "load_dataset",
            "load_pretrained", "math_tokens"]
 __version__ = "0.1.0"
 
 # torch and transformers load on first use, so that `import chatsr` and `chatsr --help` are quick
-_LAZY = {"ChatSRRegressor": "regressor", "load_pretrained": "pretrained",
-         "load_dataset": "datasets"}
+_LAZY = {"ChatSRRegressor": "chatsr.estimator", "load_pretrained": "chatsr.model.pretrained",
+         "load_dataset": "chatsr.data.datasets"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'chatsr' has no attribute {name!r}")

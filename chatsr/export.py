@@ -1,8 +1,8 @@
 """Exports of a fitted formula: sympy, LaTeX, a numpy function and a torch module.
 
-Each takes an :class:`~chatsr.expressions.Expression` whose constants are fitted and, optionally,
+Each takes an :class:`~chatsr.symbolic.expressions.Expression` whose constants are fitted and, optionally,
 names for ``x1, x2, …`` (in column order). The numpy function is the expression's own compiled
-evaluation; the torch module evaluates the same operator templates (:mod:`chatsr.operators`)
+evaluation; the torch module evaluates the same operator templates (:mod:`chatsr.symbolic.operators`)
 with torch functions, so both give the values ``expr(X)`` gives, and it holds the constants as
 a parameter so that they can be fine-tuned by gradient descent. torch is imported by
 :func:`to_torch` only: the symbolic side of the package never needs it.
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy
 
-from .expressions import Expression
-from .operators import CONSTANT, INTEGER, OPERATORS, ExpressionError
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.operators import CONSTANT, INTEGER, OPERATORS, ExpressionError
 
 if TYPE_CHECKING:
     import torch

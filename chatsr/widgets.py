@@ -11,8 +11,8 @@ Every control is an attribute, so the logic runs without a browser: set widget v
 regressor rejects, a missing model) are shown as a message in the interface, never as a
 traceback. The model is loaded on the first Discover, so the interface appears at once.
 
->>> from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
->>> from chatsr.tokenizer import load_tokenizer
+>>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+>>> from chatsr.model.tokenizer import load_tokenizer
 >>> tok = load_tokenizer()
 >>> explorer = Explorer(model=(ChatSRForCausalLM(ChatSRConfig.tiny(tok)).eval(), tok))
 >>> explorer.dataset.value, explorer.target.value, explorer.features.value
@@ -38,13 +38,13 @@ import pandas as pd
 import sympy
 from matplotlib.figure import Figure
 
-from .datasets import DATASETS, Dataset
-from .operators import OPERATORS
-from .plots import plot_fit
+from chatsr.data.datasets import DATASETS, Dataset
+from chatsr.plots import plot_fit
+from chatsr.symbolic.operators import OPERATORS
 
 if TYPE_CHECKING:
-    from .debugging import DebugReport
-    from .regressor import ChatSRRegressor
+    from chatsr.estimator import ChatSRRegressor
+    from chatsr.training.debugger import DebugReport
 
 __all__ = ["Explorer", "read_csv"]
 
@@ -119,7 +119,7 @@ class Explorer:
         A model directory, a loaded ``(model, tokenizer)`` pair, or None for the shipped
         checkpoint; a directory is loaded on the first Discover.
     datasets
-        The data sets offered (default: `chatsr.datasets.DATASETS`); uploads are added to them.
+        The data sets offered (default: `chatsr.data.datasets.DATASETS`); uploads are added to them.
     random_state
         Seed of the regressor (decoding, point subsets, constant fitting).
     top_k
@@ -141,7 +141,7 @@ class Explorer:
     tabs, formula, pareto, plot, debug
         The result ``Tab`` and its pages: ``HTMLMath``, ``HTMLMath``, ``Output``, ``HTML``.
     estimator, report
-        The last fitted `ChatSRRegressor` and `chatsr.debugging.DebugReport` (None before).
+        The last fitted `ChatSRRegressor` and `chatsr.training.debugger.DebugReport` (None before).
     """
 
     def __init__(self, model: str | Path | tuple | None = None, *,
@@ -302,7 +302,7 @@ class Explorer:
         prompt = self.prompt.value.strip() or None
         self._stage(0)
         # imported here: torch and transformers take seconds, and the interface must not wait
-        from .regressor import ChatSRRegressor
+        from chatsr.estimator import ChatSRRegressor
 
         model = self._model()
         self._stage(1, f"searching (up to {self.time_budget.value:g} s)")
@@ -327,7 +327,7 @@ class Explorer:
 
     def _model(self) -> tuple[Any, Any]:
         if self._loaded is None:
-            from .pretrained import load_pretrained
+            from chatsr.model.pretrained import load_pretrained
 
             self._loaded = load_pretrained(self.model)
         return self._loaded
@@ -335,8 +335,8 @@ class Explorer:
     def _first_token(self, model: tuple[Any, Any], estimator: ChatSRRegressor,
                      prompt: str | None) -> DebugReport:
         """The model's first-token distribution on the points and prompt ``fit`` gave it."""
-        from .debugging import debug_sample
-        from .processing import ChatSRProcessor, user_prompt
+        from chatsr.model.processing import ChatSRProcessor, user_prompt
+        from chatsr.training.debugger import debug_sample
 
         network, tokenizer = model
         points = estimator.model_points_

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from chatsr.evaluation import compile_skeleton
-from chatsr.expressions import Expression
-from chatsr.fitting import fit_constants
+from chatsr.symbolic.evaluation import compile_skeleton
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.fitting import fit_constants
 
 SKELETON = Expression.parse("+ * C exp * C x1 * C x2")  # C0*exp(C1*x1) + C2*x2
 TRUE_CONSTANTS = (1.5, 0.8, -0.6)

@@ -15,7 +15,7 @@ import cProfile
 import pstats
 import time
 
-from chatsr.generator import GeneratorConfig, generate_samples
+from chatsr.data.generator import GeneratorConfig, generate_samples
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """The discovery issue's acceptance problems: Kepler's third law and four noiseless formulas.
 
 For each problem and seed: the formula found with default settings, R² on the data, exact
-recovery by the SRBench rule (`chatsr.metrics.symbolic_recovery`; Kepler: C·a^1.5) and the fit
+recovery by the SRBench rule (`chatsr.symbolic.metrics.symbolic_recovery`; Kepler: C·a^1.5) and the fit
 time; then the recoveries out of the seeds. Optional
 ``--max-rounds 0`` shows what the model's first proposals alone give (no search rounds).
 
@@ -15,8 +15,8 @@ import argparse
 import numpy as np
 
 from chatsr import ChatSRRegressor, load_dataset
-from chatsr.expressions import Expression
-from chatsr.metrics import symbolic_recovery
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.metrics import symbolic_recovery
 
 # (name, truth in x1.., sampling range per variable); 200 points, seed 0
 PROBLEMS = [

@@ -23,9 +23,9 @@ from pathlib import Path
 
 def measure(processes: int, steps: int, model: str, extra: list[str]) -> float:
     out = tempfile.mkdtemp(prefix="chatsr-bench-")
-    launcher = ([sys.executable, "-m", "chatsr.train"] if processes == 1 else
+    launcher = ([sys.executable, "-m", "chatsr.cli", "train"] if processes == 1 else
                 [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node",
-                 str(processes), "-m", "chatsr.train"])
+                 str(processes), "-m", "chatsr.cli", "train"])
     command = [*launcher, "--output-dir", out, "--max-steps", str(steps), "--eval-every", "0",
                "--save-every", "0", "--no-progress", *(["--model", model] if model else []),
                *extra]

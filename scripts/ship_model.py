@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from chatsr.decoding import propose
-from chatsr.generator import iter_samples
-from chatsr.pretrained import DEFAULT_CHECKPOINT, load_pretrained
-from chatsr.processing import ChatSRProcessor
+from chatsr.data.generator import iter_samples
+from chatsr.model.decoding import propose
+from chatsr.model.pretrained import DEFAULT_CHECKPOINT, load_pretrained
+from chatsr.model.processing import ChatSRProcessor
 
 CHECK_SEED = 424242  # held-out samples for the float16 check
 

@@ -7,7 +7,7 @@ import sys
 from torch.distributed.tensor import DTensor, Shard
 
 from chatsr import distributed
-from chatsr.training import TrainingConfig, _Run, train
+from chatsr.training.loop import TrainingConfig, _Run, train
 
 
 def check_sharding(config: TrainingConfig) -> dict:

@@ -8,7 +8,7 @@ import pytest
 import sympy
 import torch
 
-from chatsr.bench import (
+from chatsr.bench.runner import (
     RESULT_COLUMNS,
     _data,
     gplearn_to_sympy,
@@ -17,10 +17,10 @@ from chatsr.bench import (
     summarize,
     summary_markdown,
 )
-from chatsr.benchmarks import NGUYEN
-from chatsr.cli import main
-from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
-from chatsr.tokenizer import load_tokenizer
+from chatsr.cli.main import main
+from chatsr.data.benchmarks import NGUYEN
+from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.model.tokenizer import load_tokenizer
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from chatsr.cli import COMMANDS, build_parser, main
-from chatsr.expressions import Expression
-from chatsr.samples import check_fact, parse_prompt, read_samples, sample_xy
+from chatsr.cli.main import COMMANDS, build_parser, main
+from chatsr.data.samples import check_fact, parse_prompt, read_samples, sample_xy
+from chatsr.symbolic.expressions import Expression
 
 
 def test_generate_writes_80_10_10_splits_of_valid_samples(tmp_path, capsys):

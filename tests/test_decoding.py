@@ -1,4 +1,4 @@
-"""Tests of chatsr.decoding with a tiny random model: valid, bounded, seeded, scored proposals."""
+"""Tests of chatsr.model.decoding with a tiny random model: valid, bounded, seeded, scored proposals."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import pytest
 import torch
 from transformers import LogitsProcessorList
 
-from chatsr.decoding import Candidate, propose, sequence_log_probs
-from chatsr.expressions import Expression
-from chatsr.grammar import PreorderGrammar, grammar_token_ids
-from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
-from chatsr.operators import OPERATORS, math_token
-from chatsr.processing import ChatSRProcessor, pack_points
-from chatsr.tokenizer import load_tokenizer
+from chatsr.model.decoding import Candidate, propose, sequence_log_probs
+from chatsr.model.grammar import PreorderGrammar, grammar_token_ids
+from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.model.processing import ChatSRProcessor, pack_points
+from chatsr.model.tokenizer import load_tokenizer
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.operators import OPERATORS, math_token
 
 ADD, MUL, SIN, X1, X2, C = (math_token(n) for n in ("add", "mul", "sin", "x1", "x2", "C"))
 

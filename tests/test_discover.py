@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 import torch
 
-from chatsr.cli import main
-from chatsr.datasets import DATASETS, load_dataset
-from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.cli.main import main
+from chatsr.data.datasets import DATASETS, load_dataset
+from chatsr.estimator import ChatSRRegressor
+from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.model.tokenizer import load_tokenizer
 from chatsr.plots import plot_fit, plot_pareto
-from chatsr.regressor import ChatSRRegressor
-from chatsr.tokenizer import load_tokenizer
 
 matplotlib.use("Agg")
 

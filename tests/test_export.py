@@ -8,8 +8,8 @@ import sympy
 import torch
 
 from chatsr.export import to_latex, to_numpy, to_sympy, to_torch
-from chatsr.expressions import Expression
-from chatsr.operators import OPERATORS, ExpressionError
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.operators import OPERATORS, ExpressionError
 
 # (preorder, constants); x1 in [0.1, 0.9] (asin, acos), x2 in [0.5, 2], x3 in [1, 3]
 FORMULAS = [

@@ -4,8 +4,8 @@ import sympy
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from chatsr.expressions import Expression, ExpressionError, sympify_real
-from chatsr.operators import OPERATORS, REFERENCE_OPERATORS, math_token, math_tokens
+from chatsr.symbolic.expressions import Expression, ExpressionError, sympify_real
+from chatsr.symbolic.operators import OPERATORS, REFERENCE_OPERATORS, math_token, math_tokens
 
 LEAVES = ["x1", "x2", "x3", "C", "const_1", "const_2", "const_3", "const_4", "const_5"]
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatsr.expressions import Expression
-from chatsr.fitting import FitResult, fit_constants
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.fitting import FitResult, fit_constants
 
 
 def uniform(low, high, n, columns=1, seed=0):

@@ -5,8 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from chatsr.expressions import Expression
-from chatsr.generator import (
+from chatsr.data.generator import (
     CHUNK_SIZE,
     GeneratorConfig,
     _sampler,
@@ -14,9 +13,10 @@ from chatsr.generator import (
     generate_samples,
     iter_samples,
 )
-from chatsr.operators import CONSTANT
-from chatsr.samples import check_fact, parse_prompt, sample_xy
-from chatsr.skeletons import ExclusionSet, skeleton_key
+from chatsr.data.samples import check_fact, parse_prompt, sample_xy
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.operators import CONSTANT
+from chatsr.symbolic.skeletons import ExclusionSet, skeleton_key
 
 SETTINGS = dict(max_vars=3, max_length=15, num_points=(10, 60))
 

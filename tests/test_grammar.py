@@ -1,4 +1,4 @@
-"""Tests of chatsr.grammar: every decoding strategy of generate yields valid, bounded trees."""
+"""Tests of chatsr.model.grammar: every decoding strategy of generate yields valid, bounded trees."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from transformers import (
     Qwen2ForCausalLM,
 )
 
-from chatsr.expressions import Expression
-from chatsr.grammar import PreorderGrammar, grammar_token_ids
-from chatsr.operators import OPERATORS, math_token, math_tokens
+from chatsr.model.grammar import PreorderGrammar, grammar_token_ids
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.operators import OPERATORS, math_token, math_tokens
 
 PAD, BOS, EOS = 0, 1, 2
 TEXT_IDS = list(range(3, 10))  # stand-ins for text tokens, which the grammar must never emit

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import sympy
 
-from chatsr.expressions import Expression, sympify_real
-from chatsr.metrics import accuracy_to_tolerance, mse, nmse, r2, symbolic_recovery
+from chatsr.symbolic.expressions import Expression, sympify_real
+from chatsr.symbolic.metrics import accuracy_to_tolerance, mse, nmse, r2, symbolic_recovery
 
 Y = np.array([1.0, 2.0, 3.0])  # mean 2, var 2/3
 
@@ -169,7 +169,7 @@ def test_symbolic_recovery_is_fast_in_the_common_case():
 def test_pathological_case_obeys_the_timeout(caplog):
     # sympy evaluates 5**(5**3125) while parsing and would not finish for hours.
     start = time.perf_counter()
-    with caplog.at_level(logging.WARNING, logger="chatsr.metrics"):
+    with caplog.at_level(logging.WARNING, logger="chatsr.symbolic.metrics"):
         assert not symbolic_recovery("5**5**5**5*x1", "x1", timeout=0.5)
     assert time.perf_counter() - start < 0.5 + 1.5
     assert "did not finish within 0.5 s" in caplog.text

@@ -4,12 +4,12 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
-from chatsr.operators import math_tokens
-from chatsr.processing import IGNORE_INDEX, ChatSRProcessor
-from chatsr.samples import DATA
-from chatsr.set_transformer import SetEncoderConfig
-from chatsr.tokenizer import build_tokenizer, load_tokenizer
+from chatsr.data.samples import DATA
+from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.model.processing import IGNORE_INDEX, ChatSRProcessor
+from chatsr.model.set_encoder import SetEncoderConfig
+from chatsr.model.tokenizer import build_tokenizer, load_tokenizer
+from chatsr.symbolic.operators import math_tokens
 
 PROMPTS = [f"{DATA}\nFit y.", f"{DATA}\nx1 is a temperature in kelvin. Fit y."]
 ANSWERS = [["add", "x1", "mul", "C", "x2"], ["sin", "x1"]]

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from chatsr import ChatSRRegressor, load_pretrained
-from chatsr.metrics import symbolic_recovery
-from chatsr.pretrained import DEFAULT_CHECKPOINT
+from chatsr.model.pretrained import DEFAULT_CHECKPOINT
+from chatsr.symbolic.metrics import symbolic_recovery
 
 
 def test_shipped_checkpoint_is_small_and_loads_as_float32():

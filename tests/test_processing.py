@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from chatsr.operators import ExpressionError
-from chatsr.processing import (
+from chatsr.data.samples import DATA
+from chatsr.model.processing import (
     ANSWER_MARKER,
     DEFAULT_PROMPT,
     IGNORE_INDEX,
@@ -11,8 +11,8 @@ from chatsr.processing import (
     answer_tokens,
     pack_points,
 )
-from chatsr.samples import DATA
-from chatsr.tokenizer import EOS, load_tokenizer
+from chatsr.model.tokenizer import EOS, load_tokenizer
+from chatsr.symbolic.operators import ExpressionError
 
 K, MAX_DIMS = 3, 2
 PROMPTS = [f"{DATA}\nFit y.", f"Here: {DATA}\nx1 is a temperature in kelvin. Fit y, please."]

@@ -7,10 +7,10 @@ import sympy
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
-from chatsr.regressor import ChatSRRegressor
-from chatsr.selection import penalized_loss
-from chatsr.tokenizer import load_tokenizer
+from chatsr.estimator import ChatSRRegressor
+from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.model.tokenizer import load_tokenizer
+from chatsr.search.selection import penalized_loss
 
 
 def tiny_model(max_dims: int = 3):
@@ -165,7 +165,7 @@ def test_bad_loss_and_weights_are_clear_errors(options, weight, message):
 
 
 def test_polish_ignores_constants_that_overflowed():
-    from chatsr.expressions import Expression
+    from chatsr.symbolic.expressions import Expression
 
     X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
     est = make()

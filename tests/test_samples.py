@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from chatsr.samples import (
+from chatsr.data.samples import (
     _TEMPLATES,
     REFERENCE_REQUEST,
     REQUESTS,

@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from chatsr.expressions import Expression
-from chatsr.operators import math_token
-from chatsr.search import _extensions, _factors, _mutations, search, subtree_spans
+from chatsr.search.refine import _extensions, _factors, _mutations, search, subtree_spans
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.operators import math_token
 
 
 def tokens(text: str) -> tuple[str, ...]:

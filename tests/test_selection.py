@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chatsr.selection import pareto_front, penalized_loss, select_best
+from chatsr.search.selection import pareto_front, penalized_loss, select_best
 
 
 def table(complexity, loss, **extra):

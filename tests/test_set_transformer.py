@@ -11,8 +11,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import chatsr.set_transformer as set_transformer
-from chatsr.set_transformer import (
+import chatsr.model.set_encoder as set_transformer
+from chatsr.model.set_encoder import (
     ISAB,
     MAB,
     PMA,

@@ -1,9 +1,9 @@
-"""Tidying fitted formulas on their data (chatsr.simplify) and in the regressor's results."""
+"""Tidying fitted formulas on their data (chatsr.symbolic.simplify) and in the regressor's results."""
 
 import numpy as np
 import sympy
 
-from chatsr.simplify import MAX_PRUNED, RELATIVE_CHANGE, prunings, rewrites
+from chatsr.symbolic.simplify import MAX_PRUNED, RELATIVE_CHANGE, prunings, rewrites
 
 x1, x2, x3 = sympy.symbols("x1 x2 x3", real=True)
 POSITIVE = np.random.default_rng(0).uniform(1.0, 3.0, size=(80, 3))
@@ -57,10 +57,10 @@ def test_prunings_drop_each_constant_and_set_each_factor_to_one():
 
 
 def test_the_regressor_prunes_an_offset_the_data_do_not_need():
-    from chatsr.expressions import Expression
-    from chatsr.fitting import fit_constants
-    from chatsr.regressor import ChatSRRegressor
-    from chatsr.selection import penalized_loss
+    from chatsr.estimator import ChatSRRegressor
+    from chatsr.search.selection import penalized_loss
+    from chatsr.symbolic.expressions import Expression
+    from chatsr.symbolic.fitting import fit_constants
 
     # a power law in measurements with 0.1 % noise, fitted with a spurious offset
     rng = np.random.default_rng(0)
@@ -100,7 +100,7 @@ def test_constants_next_to_simple_numbers_snap_to_them():
 
 
 def test_functions_of_tiny_arguments_become_their_taylor_polynomials():
-    from chatsr.simplify import linearizations
+    from chatsr.symbolic.simplify import linearizations
 
     X = np.random.default_rng(3).uniform(0.0, 3.0, size=(60, 2))
     tanh = x2 * sympy.exp(-104.37 * sympy.tanh(0.009582 * x1))

@@ -2,9 +2,9 @@ import re
 
 import pytest
 
-from chatsr.benchmarks import BENCHMARKS
-from chatsr.expressions import Expression
-from chatsr.skeletons import ExclusionSet, skeleton_key
+from chatsr.data.benchmarks import BENCHMARKS
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.skeletons import ExclusionSet, skeleton_key
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,9 @@ from transformers import (
     Qwen2Model,
 )
 
-from chatsr.operators import math_tokens
-from chatsr.processing import DEFAULT_PROMPT
-from chatsr.samples import DATA
-from chatsr.tokenizer import (
+from chatsr.data.samples import DATA
+from chatsr.model.processing import DEFAULT_PROMPT
+from chatsr.model.tokenizer import (
     DEFAULT_TOKENIZER,
     EOS,
     PAD,
@@ -22,6 +21,7 @@ from chatsr.tokenizer import (
     extend_tokenizer,
     load_tokenizer,
 )
+from chatsr.symbolic.operators import math_tokens
 
 CORPUS = ["x1 is a temperature in kelvin.", "y grows linearly with x2.",
           "Please derive the expression that fits these data."] * 5

@@ -14,12 +14,12 @@ import pytest
 import torch
 from transformers import Trainer, TrainingArguments
 
-from chatsr.data import FileSource, GeneratedSource, TrainingBatches
-from chatsr.generator import generate_samples
-from chatsr.modeling import ChatSRForCausalLM
-from chatsr.processing import ChatSRProcessor
-from chatsr.samples import write_samples
-from chatsr.training import TrainingConfig, build_model, plot_history, train
+from chatsr.data.generator import generate_samples
+from chatsr.data.samples import write_samples
+from chatsr.model.modeling import ChatSRForCausalLM
+from chatsr.model.processing import ChatSRProcessor
+from chatsr.training.loop import TrainingConfig, build_model, plot_history, train
+from chatsr.training.streams import FileSource, GeneratedSource, TrainingBatches
 
 TINY = {"tiny": True}
 GENERATOR = {"max_vars": 1, "num_points": [10, 30], "max_dims": 3}
@@ -144,7 +144,7 @@ def test_plain_hf_trainer_trains_the_model(tmp_path, tiny_file):
 
 
 def _command(cfg: TrainingConfig) -> list[str]:
-    return [sys.executable, "-m", "chatsr.train", "--output-dir", cfg.output_dir,
+    return [sys.executable, "-m", "chatsr.cli", "train", "--output-dir", cfg.output_dir,
             "--model", json.dumps(cfg.model), "--generator", json.dumps(cfg.generator),
             "--max-steps", str(cfg.max_steps), "--batch-size", str(cfg.batch_size),
             "--micro-batch-size", str(cfg.micro_batch_size), "--lr", str(cfg.lr),

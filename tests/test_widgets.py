@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-import chatsr.pretrained
-from chatsr.datasets import DATASETS
-from chatsr.modeling import ChatSRConfig, ChatSRForCausalLM
-from chatsr.operators import OPERATORS
-from chatsr.tokenizer import load_tokenizer
+import chatsr.model.pretrained
+from chatsr.data.datasets import DATASETS
+from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.model.tokenizer import load_tokenizer
+from chatsr.symbolic.operators import OPERATORS
 from chatsr.widgets import STAGES, Explorer, read_csv
 
 
@@ -85,7 +85,7 @@ def test_the_model_is_loaded_on_discover_only(monkeypatch):
         calls.append(path)
         return TINY
 
-    monkeypatch.setattr(chatsr.pretrained, "load_pretrained", load)
+    monkeypatch.setattr(chatsr.model.pretrained, "load_pretrained", load)
     explorer = make(model="somewhere")
     assert calls == []
     explorer.discover_button.click()

@@ -1,0 +1,84 @@
+"""``chatsr bench``: the benchmark runner (`chatsr.bench`) from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from chatsr.bench.runner import (
+    DEFAULT_MAX_VARS,
+    DEFAULT_METHODS,
+    DEFAULT_TIMEOUT,
+    METHODS,
+    NOISE_LEVELS,
+    SUITES,
+    run_benchmark,
+    select_problems,
+    summarize,
+    summary_markdown,
+)
+from chatsr.cli.arguments import (
+    name_list,
+    noise_list,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
+__all__ = ["add_bench_arguments", "run_bench"]
+
+
+def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``chatsr bench`` options on ``parser``.
+
+    >>> parser = argparse.ArgumentParser()
+    >>> add_bench_arguments(parser)
+    >>> args = parser.parse_args(["--out", "b", "--noise", "0", "--methods", "chatsr"])
+    >>> args.suite, args.noise, args.methods, args.max_vars
+    ('all', [0.0], ('chatsr',), 3)
+    """
+    parser.add_argument("--out", type=Path, required=True,
+                        help="directory for results.csv, summary.md and bench.png")
+    parser.add_argument("--suite", choices=SUITES, default="all",
+                        help="problems: Nguyen 1-12, AI-Feynman or both (default: all)")
+    parser.add_argument("--problems", type=name_list,
+                        help="problems by name instead, e.g. Nguyen-1,I.12.1")
+    parser.add_argument("--limit", type=positive_int,
+                        help="first N problems of each suite (default: all)")
+    parser.add_argument("--max-vars", type=positive_int, default=DEFAULT_MAX_VARS,
+                        help="Feynman equations with at most this many variables (default: 3, "
+                             "what the shipped model is trained on)")
+    parser.add_argument("--methods", type=name_list, default=DEFAULT_METHODS,
+                        help="comma-separated, of " + ",".join(METHODS) +
+                             " (default: chatsr,gplearn)")
+    parser.add_argument("--noise", type=noise_list, default=list(NOISE_LEVELS),
+                        help="noise levels relative to RMS(y) (default: 0,0.01)")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="data and method seeds (default: 0)")
+    parser.add_argument("--model", type=Path,
+                        help="chatsr model directory (default: the shipped checkpoint)")
+    parser.add_argument("--time-budget", type=positive_float,
+                        help="chatsr search seconds (default: the regressor's, 10)")
+    parser.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds before a fit is killed (default: {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``chatsr bench``: the benchmark, its report files and the summary on stdout."""
+    try:
+        problems = select_problems(args.suite, names=args.problems, limit=args.limit,
+                                   max_vars=args.max_vars)
+        results = run_benchmark(problems, args.methods, args.noise, seed=args.seed,
+                                time_budget=args.time_budget, timeout=args.timeout,
+                                out_dir=args.out, model=args.model, progress=not args.quiet)
+    except ValueError as error:
+        parser.error(str(error))
+    except FileNotFoundError as error:
+        print(f"chatsr bench: error: {error}", file=sys.stderr)
+        return 1
+    print(summary_markdown(summarize(results)))
+    print(f"\nresults: {args.out / 'results.csv'}, summary: {args.out / 'summary.md'}, "
+          f"plot: {args.out / 'bench.png'}")
+    return 0

@@ -1,0 +1,79 @@
+"""``chatsr generate``: synthetic train/val/test samples in ChatSR's JSON format."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from chatsr.cli.arguments import (
+    non_negative_float,
+    non_negative_int,
+    operator_list,
+    point_count,
+    positive_int,
+)
+
+__all__ = ["add_generate_arguments", "run_generate"]
+
+
+# generate --------------------------------------------------------------------------------------
+def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--num-samples", type=positive_int, required=True,
+                        help="samples in all three splits together")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="directory for train/val/test files (created if missing)")
+    parser.add_argument("--max-vars", type=positive_int, default=3,
+                        help="most variables in a formula (default: 3)")
+    parser.add_argument("--max-length", type=positive_int, default=15,
+                        help="most tokens in a formula (default: 15)")
+    parser.add_argument("--min-length", type=positive_int, default=1,
+                        help="fewest tokens in a formula (default: 1)")
+    parser.add_argument("--max-dims", type=positive_int, default=10,
+                        help="x columns in data_points, unused ones zero (default: 10)")
+    parser.add_argument("--num-points", type=point_count, default=(10, 800),
+                        help="points per sample: N, or LOW-HIGH drawn log-uniformly "
+                             "(default: 10-800)")
+    parser.add_argument("--noise", type=non_negative_float, default=0.0,
+                        help="Gaussian noise on y, relative to std(y) (default: 0)")
+    parser.add_argument("--operators", type=operator_list, default=None,
+                        help="operators and optional weights, e.g. add,mul,sin:0.3 "
+                             "(default: all, with built-in weights)")
+    parser.add_argument("--keep-benchmarks", action="store_true",
+                        help="do not remove the Nguyen and Feynman skeletons")
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="random seed; the output depends on it alone (default: 0)")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="processes (default: 1)")
+    parser.add_argument("--format", choices=("json", "jsonl"), default="jsonl",
+                        help="a JSON list per file, or JSON lines (default: jsonl)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+
+
+def run_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import dataclasses
+
+    from chatsr.data.generator import GeneratorConfig, generate_samples
+    from chatsr.data.samples import write_splits
+
+    try:
+        config = GeneratorConfig(
+            max_length=args.max_length, min_length=args.min_length, max_vars=args.max_vars,
+            max_dims=args.max_dims, num_points=args.num_points, noise=args.noise,
+            operators=args.operators, exclude=None if args.keep_benchmarks else "benchmarks")
+    except ValueError as error:  # a combination of values no single argument type can check
+        message = str(error)
+        for field in dataclasses.fields(GeneratorConfig):  # speak in the options' names
+            message = message.replace(field.name, "--" + field.name.replace("_", "-"))
+        parser.error(message)
+    try:
+        samples = generate_samples(args.num_samples, config, seed=args.seed,
+                                   workers=args.workers, progress=not args.quiet)
+    except RuntimeError as error:  # too few distinct formulas for the settings
+        print(f"chatsr generate: error: {error}", file=sys.stderr)
+        return 1
+    paths = write_splits(samples, args.out, fmt=args.format)
+    if not args.quiet:
+        for split, path in paths.items():
+            print(f"{split}: {path}")
+    return 0

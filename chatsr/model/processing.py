@@ -1,0 +1,218 @@
+"""Turns point sets, prompts and formulas into the model's tensors (LLaVA's processor role).
+
+A sequence is ``prompt + ANSWER_MARKER + formula tokens + EOS``. The prompt's single ``<data>``
+is expanded to the ``k`` placeholders the model fills with encoded points. Labels are -100
+everywhere but on the formula and EOS, so the loss trains only the answer. Points are validated
+here, where the user's mistake can be named, and not deep inside torch.
+
+>>> from chatsr.model.tokenizer import load_tokenizer
+>>> proc = ChatSRProcessor(load_tokenizer(), num_data_tokens=2, max_dims=2)
+>>> batch = proc([np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])], ["<data> fit y"],
+...              [["<|math_add|>", "<|math_x1|>", "<|math_x2|>"]])
+>>> batch["points"].shape, batch["point_mask"].tolist()
+(torch.Size([1, 2, 3]), [[True, True]])
+>>> proc.tokenizer.convert_ids_to_tokens(batch["input_ids"][0][batch["labels"][0] >= 0])
+['<|math_add|>', '<|math_x1|>', '<|math_x2|>', '<|endoftext|>']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from chatsr.data.samples import DATA, REFERENCE_REQUEST
+from chatsr.symbolic.operators import math_token
+
+__all__ = ["ANSWER_MARKER", "DEFAULT_PROMPT", "IGNORE_INDEX", "ChatSRProcessor", "answer_tokens",
+           "pack_points", "user_prompt"]
+
+ANSWER_MARKER = "\nFormula:"
+DEFAULT_PROMPT = f"{DATA}\n{REFERENCE_REQUEST}"
+
+
+def user_prompt(context: str | None) -> str:
+    """The model's prompt for a user's sentence of context (None: `DEFAULT_PROMPT`).
+
+    The context follows the request, where training put its facts (`chatsr.data.samples`); a
+    context that already holds ``<data>`` is taken as the whole prompt.
+
+    >>> user_prompt("It contains sin.")
+    '<data>\\nPlease derive the expression that fits these data. It contains sin.'
+    """
+    if context is None or not context.strip():
+        return DEFAULT_PROMPT
+    if DATA in context:
+        return context
+    return f"{DEFAULT_PROMPT} {context.strip()}"
+IGNORE_INDEX = -100  # the label of tokens the loss skips (HF's convention)
+
+
+def pack_points(X: np.ndarray, y: np.ndarray, max_dims: int) -> np.ndarray:
+    """Rows ``[x1..x_max_dims, y]`` (n, max_dims + 1) from ``X`` (n, d) and ``y`` (n,).
+
+    Columns ``d+1..max_dims`` are zero, as in ChatSR's data format. Raises ``ValueError`` for
+    NaN or infinite values, mismatched lengths, an empty set or too many columns.
+
+    >>> pack_points(np.array([[1.0], [2.0]]), np.array([3.0, 4.0]), max_dims=2).tolist()
+    [[1.0, 0.0, 3.0], [2.0, 0.0, 4.0]]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or y.ndim != 1:
+        raise ValueError(f"X must be 2-D (n, d) and y 1-D (n,), got shapes {X.shape} and "
+                         f"{y.shape}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} values")
+    if X.shape[0] == 0:
+        raise ValueError("the point set is empty: give at least one point")
+    if X.shape[1] > max_dims:
+        raise ValueError(f"X has {X.shape[1]} columns but the model reads at most {max_dims}")
+    for name, values in (("X", X), ("y", y)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.nonzero(bad.reshape(len(values), -1).any(axis=1))[0][0])
+            raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite values (first in "
+                             f"row {row}); drop or impute them first")
+    points = np.zeros((X.shape[0], max_dims + 1))
+    points[:, :X.shape[1]] = X
+    points[:, -1] = y
+    return points
+
+
+class ChatSRProcessor:
+    """Batches of ``points``, ``point_mask``, ``input_ids``, ``attention_mask`` (+ ``labels``).
+
+    Parameters
+    ----------
+    tokenizer
+        A tokenizer extended with the math tokens (`chatsr.model.tokenizer.extend_tokenizer`).
+    num_data_tokens
+        ``k``, the number of vectors the model's set encoder gives per point set.
+    max_dims
+        The number of x columns the model reads; point rows have ``max_dims + 1`` values.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, num_data_tokens: int,
+                 max_dims: int):
+        self.tokenizer = tokenizer
+        self.num_data_tokens = num_data_tokens
+        self.max_dims = max_dims
+        self.data_token_id = tokenizer.convert_tokens_to_ids(DATA)
+        self._marker = tokenizer(ANSWER_MARKER, add_special_tokens=False)["input_ids"]
+
+    @classmethod
+    def for_model(cls, tokenizer: PreTrainedTokenizerBase, model: torch.nn.Module
+                  ) -> ChatSRProcessor:
+        """The processor matching a `ChatSRForCausalLM`'s config."""
+        return cls(tokenizer, num_data_tokens=model.config.num_data_tokens,
+                   max_dims=model.config.max_dims)
+
+    def encode_prompt(self, prompt: str) -> list[int]:
+        """Token ids of ``prompt`` with its one ``<data>`` expanded, then the answer marker."""
+        if not isinstance(prompt, str):
+            raise ValueError(f"a prompt must be a string, got {type(prompt).__name__}")
+        if prompt.count(DATA) != 1:
+            raise ValueError(f"a prompt must contain {DATA} exactly once, where the points go; "
+                             f"got {prompt.count(DATA)} in {prompt!r}")
+        before, after = prompt.split(DATA)
+        encode = self.tokenizer.encode
+        return (encode(before, add_special_tokens=False)
+                + [self.data_token_id] * self.num_data_tokens
+                + encode(after, add_special_tokens=False) + self._marker)
+
+    def encode_answer(self, tokens: Sequence[str]) -> list[int]:
+        """Ids of a preorder formula (``add``, ``+`` or ``<|math_add|>`` spellings) plus EOS."""
+        from chatsr.symbolic.expressions import Expression  # validates and normalises the spelling
+
+        names = Expression.parse(list(tokens)).to_tokens()
+        ids = self.tokenizer.convert_tokens_to_ids(names)
+        unknown = (None, self.tokenizer.unk_token_id)
+        missing = [t for t, i in zip(names, ids, strict=True) if i in unknown]
+        if missing:
+            raise ValueError(f"the tokenizer lacks {missing}: extend it with max_vars large "
+                             f"enough (chatsr.model.tokenizer.extend_tokenizer)")
+        return ids + [self.tokenizer.eos_token_id]
+
+    def __call__(self, points: Sequence[np.ndarray], prompts: Sequence[str] | None = None,
+                 answers: Sequence[Sequence[str]] | None = None, *,
+                 padding_side: Literal["right", "left"] = "right") -> dict[str, torch.Tensor]:
+        """Batch point sets (each (n_i, max_dims + 1), rows ``[x.., y]``), prompts (default:
+        the reference's request) and, for training, answers (preorder token lists).
+
+        Use ``padding_side="left"`` for generation, so that every prompt ends where the
+        continuation starts.
+        """
+        if prompts is None:
+            prompts = [DEFAULT_PROMPT] * len(points)
+        if len(prompts) != len(points) or (answers is not None and len(answers) != len(points)):
+            raise ValueError(f"got {len(points)} point sets, {len(prompts)} prompts and "
+                             f"{'no' if answers is None else len(answers)} answers: give one "
+                             f"of each per sample")
+        sets = [self._check_set(p) for p in points]
+        sequences, labels = [], []
+        for i, prompt in enumerate(prompts):
+            ids = self.encode_prompt(prompt)
+            answer = self.encode_answer(answers[i]) if answers is not None else []
+            sequences.append(ids + answer)
+            labels.append([IGNORE_INDEX] * len(ids) + answer)
+        batch = self._pad_tokens(sequences, labels if answers is not None else None, padding_side)
+        batch.update(self._pad_points(sets))
+        return batch
+
+    def _check_set(self, points: np.ndarray) -> np.ndarray:
+        points = np.asarray(points, dtype=np.float32)
+        width = self.max_dims + 1
+        if points.ndim != 2 or points.shape[1] != width:
+            raise ValueError(f"a point set must be an array (n, {width}) of rows "
+                             f"[x1..x{self.max_dims}, y], got shape {points.shape}; "
+                             f"chatsr.model.processing.pack_points builds one from X and y")
+        if points.shape[0] == 0:
+            raise ValueError("a point set is empty: give at least one point")
+        if not np.isfinite(points).all():
+            raise ValueError("a point set holds NaN or infinite values; drop or impute them")
+        return points
+
+    def _pad_tokens(self, sequences: list[list[int]], labels: list[list[int]] | None,
+                    side: str) -> dict[str, torch.Tensor]:
+        length = max(map(len, sequences))
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(sequences), length), pad, dtype=torch.long)  # (B, T)
+        mask = torch.zeros((len(sequences), length), dtype=torch.long)  # (B, T)
+        out = torch.full((len(sequences), length), IGNORE_INDEX, dtype=torch.long)  # (B, T)
+        for i, seq in enumerate(sequences):
+            span = slice(0, len(seq)) if side == "right" else slice(length - len(seq), length)
+            ids[i, span] = torch.tensor(seq)
+            mask[i, span] = 1
+            if labels is not None:
+                out[i, span] = torch.tensor(labels[i])
+        batch = {"input_ids": ids, "attention_mask": mask}
+        if labels is not None:
+            batch["labels"] = out
+        return batch
+
+    @staticmethod
+    def _pad_points(sets: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        n = max(len(s) for s in sets)
+        points = torch.zeros((len(sets), n, sets[0].shape[1]))  # (B, N, D+1)
+        mask = torch.zeros((len(sets), n), dtype=torch.bool)  # (B, N)
+        for i, s in enumerate(sets):
+            points[i, :len(s)] = torch.from_numpy(s)
+            mask[i, :len(s)] = True
+        return {"points": points, "point_mask": mask}
+
+
+def answer_tokens(ids: Sequence[int], tokenizer: PreTrainedTokenizerBase) -> list[str]:
+    """The math tokens among generated ``ids``, up to the first EOS (the formula, preorder)."""
+    tokens = []
+    for token in tokenizer.convert_ids_to_tokens(list(ids)):
+        if token == tokenizer.eos_token:
+            break
+        if token.startswith(math_token("")[:-2]):
+            tokens.append(token)
+    return tokens
