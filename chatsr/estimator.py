@@ -146,7 +146,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         ``X`` is an array (n, d) or a DataFrame (its column names become the variable names);
         ``sample_weight`` weighs the points in the loss; ``prompt`` is context for the
         model's text channel. The shipped model was trained on
-        sentences about the formula (`chatsr.data.samples`): "It contains sin.", "There is no exp
+        sentences about the formula (`chatsr.data.records`): "It contains sin.", "There is no exp
         in the formula.", "The formula depends on x1 and x2.", "It has 2 constants to fit.",
         "All values of x1 are positive." Other text is read but carries no trained meaning.
         """

@@ -6,7 +6,7 @@ import sys
 
 from torch.distributed.tensor import DTensor, Shard
 
-from chatsr import distributed
+from chatsr.training import distributed
 from chatsr.training.loop import TrainingConfig, _Run, train
 
 

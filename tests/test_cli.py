@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from chatsr.cli.main import COMMANDS, build_parser, main
-from chatsr.data.samples import check_fact, parse_prompt, read_samples, sample_xy
+from chatsr.data.prompts import check_fact, parse_prompt
+from chatsr.data.records import read_samples, sample_xy
 from chatsr.symbolic.expressions import Expression
 
 

@@ -10,7 +10,7 @@ import torch
 
 from chatsr.cli.debug import add_debug_arguments, run_debug
 from chatsr.data.generator import generate_samples
-from chatsr.data.samples import write_samples
+from chatsr.data.records import write_samples
 from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.model.processing import DEFAULT_PROMPT, ChatSRProcessor, pack_points
 from chatsr.model.tokenizer import load_tokenizer

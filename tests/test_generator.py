@@ -5,6 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from chatsr.data.benchmarks import benchmark_exclusions
 from chatsr.data.generator import (
     CHUNK_SIZE,
     GeneratorConfig,
@@ -13,10 +14,11 @@ from chatsr.data.generator import (
     generate_samples,
     iter_samples,
 )
-from chatsr.data.samples import check_fact, parse_prompt, sample_xy
+from chatsr.data.prompts import check_fact, parse_prompt
+from chatsr.data.records import sample_xy
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import CONSTANT
-from chatsr.symbolic.skeletons import ExclusionSet, skeleton_key
+from chatsr.symbolic.skeletons import skeleton_key
 
 SETTINGS = dict(max_vars=3, max_length=15, num_points=(10, 60))
 
@@ -203,7 +205,7 @@ def test_operator_weights_are_respected():
 
 # benchmark exclusion ------------------------------------------------------------------------------
 def test_benchmark_skeletons_never_generated():
-    benchmark_set = ExclusionSet.benchmarks()
+    benchmark_set = benchmark_exclusions()
     # a tiny grammar where benchmark skeletons (x1*x2, x1/x2, C*x1*x2**2, ...) are likely
     options = dict(operators=["add", "sub", "mul", "div"], max_vars=2, max_length=7,
                    num_points=10, progress=False)

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoConfig, AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-from chatsr.data.samples import DATA
+from chatsr.data.prompts import DATA
 from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.model.processing import IGNORE_INDEX, ChatSRProcessor
 from chatsr.model.set_encoder import SetEncoderConfig

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from chatsr.data.samples import DATA
+from chatsr.data.prompts import DATA
 from chatsr.model.processing import (
     ANSWER_MARKER,
     DEFAULT_PROMPT,

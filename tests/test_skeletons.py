@@ -2,14 +2,14 @@ import re
 
 import pytest
 
-from chatsr.data.benchmarks import BENCHMARKS
+from chatsr.data.benchmarks import BENCHMARKS, benchmark_exclusions
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.skeletons import ExclusionSet, skeleton_key
 
 
 @pytest.fixture(scope="module")
 def benchmark_set():
-    return ExclusionSet.benchmarks()
+    return benchmark_exclusions()
 
 
 # canonical keys and benchmark exclusion -----------------------------------------------------------

@@ -11,9 +11,9 @@ from transformers import (
     Qwen2Model,
 )
 
-from chatsr.data.samples import DATA
 from chatsr.model.processing import DEFAULT_PROMPT
 from chatsr.model.tokenizer import (
+    DATA,
     DEFAULT_TOKENIZER,
     EOS,
     PAD,

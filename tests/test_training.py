@@ -15,7 +15,7 @@ import torch
 from transformers import Trainer, TrainingArguments
 
 from chatsr.data.generator import generate_samples
-from chatsr.data.samples import write_samples
+from chatsr.data.records import write_samples
 from chatsr.model.modeling import ChatSRForCausalLM
 from chatsr.model.processing import ChatSRProcessor
 from chatsr.training.loop import TrainingConfig, build_model, plot_history, train

@@ -42,7 +42,7 @@ def run_debug(args: argparse.Namespace, parser: argparse.ArgumentParser | None =
     index is out of range or the samples, the model or the options cannot be used. ``parser``
     is unused; it is there to match `chatsr.cli.main.Command.run`.
     """
-    from chatsr.data.samples import read_samples
+    from chatsr.data.records import read_samples
     from chatsr.model.pretrained import load_pretrained
     from chatsr.model.processing import ChatSRProcessor
     from chatsr.training.debugger import debug_record

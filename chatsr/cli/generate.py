@@ -54,7 +54,7 @@ def run_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     import dataclasses
 
     from chatsr.data.generator import GeneratorConfig, generate_samples
-    from chatsr.data.samples import write_splits
+    from chatsr.data.records import write_splits
 
     try:
         config = GeneratorConfig(

@@ -30,8 +30,9 @@ import numpy as np
 import sympy
 
 from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.skeletons import ExclusionSet
 
-__all__ = ["BENCHMARKS", "FEYNMAN", "NGUYEN", "Benchmark"]
+__all__ = ["BENCHMARKS", "FEYNMAN", "NGUYEN", "Benchmark", "benchmark_exclusions"]
 
 FEYNMAN_POINTS = 200
 
@@ -223,3 +224,10 @@ FEYNMAN: dict[str, Benchmark] = {
     for b in map(_feynman, _FEYNMAN_TABLE.replace("\\\n", "").strip().splitlines())
 }
 BENCHMARKS: dict[str, Benchmark] = {**NGUYEN, **{b.name: b for b in FEYNMAN.values()}}
+
+
+@functools.cache
+def benchmark_exclusions() -> ExclusionSet:
+    """Every benchmark skeleton (Nguyen 1–12, the AI Feynman equations), which the generator
+    never emits, so that a benchmark measures what a model has not seen."""
+    return ExclusionSet(b.expression() for b in BENCHMARKS.values())

@@ -19,7 +19,7 @@ How a sample is made, and why it differs from the reference generator (SPEC.md):
    a small integer); 10–800 points log-uniform. Targets with too many non-finite values, huge
    values or no variation are redrawn, then the formula is dropped; a few non-finite points are
    dropped. Optional Gaussian noise relative to std(y).
-4. **Prompt.** The human turn may state true facts about the target (:mod:`chatsr.data.samples`).
+4. **Prompt.** The human turn may state true facts about the target (:mod:`chatsr.data.records`).
 
 Randomness is seeded per chunk of ``CHUNK_SIZE`` samples (``default_rng([seed, chunk])``), and
 chunks are merged in order, so the output depends on the seed and never on ``workers``.
@@ -47,10 +47,12 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from chatsr.data.samples import make_prompt, make_record
+from chatsr.data.benchmarks import benchmark_exclusions
+from chatsr.data.prompts import make_prompt
+from chatsr.data.records import make_record
 from chatsr.symbolic.expressions import Expression, ExpressionError
 from chatsr.symbolic.operators import CONSTANT, OPERATORS, arity, canonical_name
-from chatsr.symbolic.skeletons import _VARIABLE_IN_KEY, ExclusionSet, _key
+from chatsr.symbolic.skeletons import VARIABLE_IN_KEY, ExclusionSet, written_key
 
 __all__ = [
     "CHUNK_SIZE",
@@ -191,7 +193,7 @@ def _operator_name(spelling: str) -> str:
 @functools.lru_cache(maxsize=8)
 def _exclusion(exclude: str | tuple | None) -> ExclusionSet:
     if exclude == "benchmarks":
-        return ExclusionSet.benchmarks()
+        return benchmark_exclusions()
     return ExclusionSet(exclude or ())
 
 
@@ -343,8 +345,8 @@ class _Sampler:
         if reason:
             return reason
         skeleton = tuple(names)
-        key = _key(skeleton)
-        if len(set(_VARIABLE_IN_KEY.findall(key))) < k:
+        key = written_key(skeleton)
+        if len(set(VARIABLE_IN_KEY.findall(key))) < k:
             return "cancels a variable"
         if key.count("C") < names.count(CONSTANT):
             return "redundant constants"

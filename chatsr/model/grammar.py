@@ -39,7 +39,6 @@ before the sampling warpers (temperature, top-k, top-p), so these only ever see 
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -57,6 +56,7 @@ from chatsr.symbolic.operators import (
     math_token,
     math_tokens,
 )
+from chatsr.symbolic.validation import check_integer
 
 __all__ = ["PreorderGrammar", "grammar_token_ids"]
 
@@ -171,14 +171,14 @@ class PreorderGrammar(LogitsProcessor):
         # Unlike a sklearn estimator, a processor is built right before generate runs it: check
         # the arguments here, where the error still points at the caller's line.
         ids = _check_token_ids(token_ids)
-        _check_integer("eos_token_id", eos_token_id, 0)
-        _check_integer("prompt_length", prompt_length, 0)
-        _check_integer("max_length", max_length, 1)
+        check_integer("eos_token_id", eos_token_id, 0)
+        check_integer("prompt_length", prompt_length, 0)
+        check_integer("max_length", max_length, 1)
         if eos_token_id in ids.values():
             raise ValueError(f"eos_token_id must not be a math token's id, got {eos_token_id}, "
                              "which token_ids also uses")
         num_available = next(i for i in range(len(ids) + 1) if f"x{i + 1}" not in ids)
-        _check_integer("num_variables", num_variables, 0)
+        check_integer("num_variables", num_variables, 0)
         if num_variables > num_available:
             raise ValueError(f"num_variables must be at most {num_available}, the variables x1, "
                              f"x2, ... that token_ids has in a row, got {num_variables}")
@@ -253,11 +253,6 @@ class PreorderGrammar(LogitsProcessor):
         return self._tables[key]
 
 
-def _check_integer(argument: str, value: object, least: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-        raise ValueError(f"{argument} must be an integer of at least {least}, got {value!r}")
-
-
 def _check_token_ids(token_ids: Mapping[str, int]) -> dict[str, int]:
     """Canonical name to id, after checking that keys are math tokens and ids are distinct."""
     ids: dict[str, int] = {}
@@ -271,7 +266,7 @@ def _check_token_ids(token_ids: Mapping[str, int]) -> dict[str, int]:
         if name is None:
             raise ValueError(f"token_ids must map math tokens such as '<|math_add|>' to ids, got "
                              f"the key {token!r}")
-        _check_integer(f"token_ids[{token!r}]", index, 0)
+        check_integer(f"token_ids[{token!r}]", index, 0)
         if int(index) in owner:
             raise ValueError(f"token_ids maps both {owner[int(index)]!r} and {token!r} to the id "
                              f"{index}")

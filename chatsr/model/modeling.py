@@ -32,8 +32,8 @@ from transformers import (
 )
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
-from chatsr.data.samples import DATA
 from chatsr.model.set_encoder import SetEncoder, SetEncoderConfig
+from chatsr.model.tokenizer import DATA
 
 __all__ = ["ChatSRConfig", "ChatSRForCausalLM", "default_text_config"]
 

@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from chatsr.data.samples import DATA, REFERENCE_REQUEST
+from chatsr.data.prompts import REFERENCE_REQUEST
+from chatsr.model.tokenizer import DATA
 from chatsr.symbolic.operators import math_token
 
 __all__ = ["ANSWER_MARKER", "DEFAULT_PROMPT", "IGNORE_INDEX", "ChatSRProcessor", "answer_tokens",
@@ -37,7 +38,7 @@ DEFAULT_PROMPT = f"{DATA}\n{REFERENCE_REQUEST}"
 def user_prompt(context: str | None) -> str:
     """The model's prompt for a user's sentence of context (None: `DEFAULT_PROMPT`).
 
-    The context follows the request, where training put its facts (`chatsr.data.samples`); a
+    The context follows the request, where training put its facts (`chatsr.data.records`); a
     context that already holds ``<data>`` is taken as the whole prompt.
 
     >>> user_prompt("It contains sin.")

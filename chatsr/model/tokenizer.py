@@ -29,10 +29,10 @@ import numpy as np
 from torch import nn
 from transformers import AddedToken, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from chatsr.data.samples import DATA
+from chatsr.data.prompts import DATA  # the sample format's placeholder is this special token
 from chatsr.symbolic.operators import OPERATORS, math_tokens
 
-__all__ = ["DEFAULT_TOKENIZER", "EOS", "PAD", "build_tokenizer", "extend_tokenizer",
+__all__ = ["DATA", "DEFAULT_TOKENIZER", "EOS", "PAD", "build_tokenizer", "extend_tokenizer",
            "load_tokenizer", "prompt_corpus"]
 
 logger = logging.getLogger(__name__)

@@ -27,12 +27,12 @@ from typing import Any
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import CONSTANT, INTEGER, VARIABLE, arity, canonical_name
 
-__all__ = ["ExclusionSet", "skeleton_key"]
+__all__ = ["VARIABLE_IN_KEY", "ExclusionSet", "skeleton_key", "written_key"]
 
 _FREE = "C"
 _CONST = ((), 0)  # the monomial of the additive constant
 _EXPAND_LIMIT = 16  # expand products of sums up to this many terms, keep bigger ones as atoms
-_VARIABLE_IN_KEY = re.compile(r"x\d+")
+VARIABLE_IN_KEY = re.compile(r"x\d+")
 
 
 def _add_numbers(a, b):
@@ -187,7 +187,9 @@ class _Normaliser:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _key(names: tuple[str, ...]) -> str:
+def written_key(names: tuple[str, ...]) -> str:
+    """The canonical key of a skeleton as written: constants stay ``C`` placeholders (no
+    values merged), so ``C`` in an exponent stays a ``C``."""
     normaliser = _Normaliser()
     return normaliser.key(normaliser.normalise(names))
 
@@ -215,14 +217,14 @@ def skeleton_key(expression: Expression | Sequence[str], constants: Sequence[flo
     names = expression.names if isinstance(expression, Expression) else tuple(
         canonical_name(n) for n in expression)
     if constants is None:
-        return _key(names)
+        return written_key(names)
     normaliser = _Normaliser(constants)
     return normaliser.key(normaliser.normalise(names))
 
 
 def _signature(key: str) -> str:
     """Invariant under renaming variables: the key's characters, variables anonymised."""
-    return "".join(sorted(_VARIABLE_IN_KEY.sub("x", key)))
+    return "".join(sorted(VARIABLE_IN_KEY.sub("x", key)))
 
 
 class ExclusionSet:
@@ -244,24 +246,18 @@ class ExclusionSet:
         self._signatures: set[str] = set()
         for formula in formulas:
             expr = formula if isinstance(formula, Expression) else Expression.from_sympy(formula)
-            keys = {_key(expr.names)}  # as written: C in exponents stays C
+            keys = {written_key(expr.names)}  # as written: C in exponents stays C
             if expr.constants is not None:  # and with integer exponents read exactly
                 keys.add(skeleton_key(expr, expr.constants))
             self._keys |= keys
             self._signatures |= {_signature(k) for k in keys}
-
-    @classmethod
-    def benchmarks(cls) -> ExclusionSet:
-        """Every benchmark of :mod:`chatsr.data.benchmarks` (Nguyen 1–12, the AI Feynman equations)."""
-        from chatsr.data.benchmarks import BENCHMARKS
-        return cls(b.expression() for b in BENCHMARKS.values())
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def __contains__(self, expression: Expression | Sequence[str]) -> bool:
         names = expression.names if isinstance(expression, Expression) else tuple(expression)
-        key = _key(names)
+        key = written_key(names)
         if key in self._keys:
             return True
         if _signature(key) not in self._signatures:
@@ -271,6 +267,6 @@ class ExclusionSet:
             return True
         for perm in itertools.permutations(variables):
             rename = dict(zip(variables, perm, strict=True))
-            if _key(tuple(rename.get(n, n) for n in names)) in self._keys:
+            if written_key(tuple(rename.get(n, n) for n in names)) in self._keys:
                 return True
         return False

@@ -169,11 +169,12 @@ def debug_sample(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: n
     import torch
     from transformers import LogitsProcessorList
 
-    from chatsr.model.grammar import PreorderGrammar, _check_integer, grammar_token_ids
+    from chatsr.model.grammar import PreorderGrammar, grammar_token_ids
     from chatsr.model.processing import DEFAULT_PROMPT
+    from chatsr.symbolic.validation import check_integer
 
-    _check_integer("top_k", top_k, 1)
-    _check_integer("max_new_tokens", max_new_tokens, 2 if constrained else 1)
+    check_integer("top_k", top_k, 1)
+    check_integer("max_new_tokens", max_new_tokens, 2 if constrained else 1)
     prompt = DEFAULT_PROMPT if prompt is None else prompt
     tokenizer = processor.tokenizer
     device = next(model.parameters()).device
@@ -214,7 +215,7 @@ def debug_sample(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: n
 
 def debug_record(model: ChatSRForCausalLM, processor: ChatSRProcessor, record: dict,
                  **options: Any) -> DebugReport:
-    """:func:`debug_sample` on a sample in ChatSR's JSON format (`chatsr.data.samples`).
+    """:func:`debug_sample` on a sample in ChatSR's JSON format (`chatsr.data.records`).
 
     Uses the record's ``data_points``, its human turn as prompt and its ``expression_tokens``
     as answer; ``options`` go to :func:`debug_sample` and may override ``prompt`` and
@@ -240,7 +241,7 @@ def debug_record(model: ChatSRForCausalLM, processor: ChatSRProcessor, record: d
     >>> len(report.token_losses) == len(record["expression_tokens"]) + 1  # and EOS
     True
     """
-    from chatsr.data.samples import sample_xy
+    from chatsr.data.records import sample_xy
     from chatsr.model.processing import pack_points
 
     X, y = sample_xy(record)

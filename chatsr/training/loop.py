@@ -48,8 +48,8 @@ from chatsr.model.set_encoder import SetEncoderConfig
 from chatsr.model.tokenizer import load_tokenizer
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import ExpressionError
+from chatsr.training import distributed as dist_utils
 from chatsr.training.distributed import Context
-from chatsr.training.loop import distributed as dist_utils
 from chatsr.training.streams import TrainingBatches, open_source
 
 __all__ = ["DEFAULT_LR", "FINETUNE_LR", "TrainingConfig", "build_model", "train"]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from chatsr.data.generator import CHUNK_SIZE, GeneratorConfig, iter_samples
-from chatsr.data.samples import read_samples
+from chatsr.data.records import read_samples
 from chatsr.model.processing import ChatSRProcessor
 
 __all__ = ["FileSource", "GeneratedSource", "SampleSource", "TrainingBatches", "open_source"]

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from chatsr.data.samples import (
+from chatsr.data.prompts import (
     _TEMPLATES,
     REFERENCE_REQUEST,
     REQUESTS,
@@ -11,8 +11,10 @@ from chatsr.data.samples import (
     _render,
     check_fact,
     make_prompt,
-    make_record,
     parse_prompt,
+)
+from chatsr.data.records import (
+    make_record,
     read_samples,
     sample_xy,
     split_samples,
