@@ -1,4 +1,5 @@
-"""Tests of chatsr.model.grammar: every decoding strategy of generate yields valid, bounded trees."""
+"""Tests of chatsr.model.grammar: every decoding strategy of generate yields valid, bounded
+trees."""
 
 from __future__ import annotations
 

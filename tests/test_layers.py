@@ -103,7 +103,7 @@ def test_no_import_cycles():
 def test_symbolic_and_data_load_without_torch():
     lower = [m for m in MODULES if _layer(m) in ("symbolic", "data")]
     code = ("import sys\n" + "".join(f"import {m}\n" for m in lower) +
-            "print(sorted(k for k in sys.modules if k.split('.')[0] in %r))" % (HEAVY,))
+            f"print(sorted(k for k in sys.modules if k.split('.')[0] in {HEAVY!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]", out

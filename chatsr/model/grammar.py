@@ -71,7 +71,8 @@ def grammar_token_ids(tokenizer: PreTrainedTokenizerBase, *, max_vars: int = DEF
     Parameters
     ----------
     tokenizer
-        Any HF tokenizer, for instance one extended by :func:`chatsr.model.tokenizer.extend_tokenizer`.
+        Any HF tokenizer, for instance one extended by
+        :func:`chatsr.model.tokenizer.extend_tokenizer`.
     max_vars
         The most variables to look for.
 
@@ -121,7 +122,8 @@ class PreorderGrammar(LogitsProcessor):
     num_variables
         Only ``x1`` to ``x{num_variables}`` are allowed; 0 allows no variable.
     operators
-        Allowed operator names (any spelling :func:`chatsr.symbolic.operators.canonical_name` accepts);
+        Allowed operator names (any spelling that
+        :func:`chatsr.symbolic.operators.canonical_name` accepts);
         None allows every operator that ``token_ids`` has.
     exclude
         Operator names that are never allowed, whatever ``operators`` says.

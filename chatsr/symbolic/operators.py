@@ -1,8 +1,8 @@
 """The math-token vocabulary: operators, variables and constants, and their spellings.
 
 Each operator carries its arity, its sympy form, a numpy template and the templates of its
-partial derivatives, so that :mod:`chatsr.symbolic.evaluation` can compile any skeleton to vectorised
-numpy. Operators are never "protected": ``log`` of a negative number is NaN here, in the
+partial derivatives, so that :mod:`chatsr.symbolic.evaluation` can compile any skeleton to
+vectorised numpy. Operators are never "protected": ``log`` of a negative number is NaN here, in the
 generator and in the fitter alike, so that what a model learns and what the fitter evaluates are
 one function.
 

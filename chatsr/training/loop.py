@@ -12,7 +12,8 @@ warm-up then cosine decay, gradient clipping. Every ``eval_every`` steps: valida
 the share of greedy answers that parse. Every ``save_every`` steps a checkpoint
 (``checkpoint-<step>``: model, tokenizer, optimizer, scheduler, history); a run restarted with
 the same ``output_dir`` resumes from the last one with nothing lost: the data position is the
-step (`chatsr.training.streams`), and the random state is re-seeded from (seed, step, rank) every step.
+step (`chatsr.training.streams`), and the random state is re-seeded from (seed, step, rank)
+every step.
 
 Two-phase training: ``init_from`` starts from a trained model (default learning rate 1e-4
 instead of 1e-3) and ``freeze`` keeps parts fixed while fine-tuning on a small domain set.
