@@ -3,7 +3,7 @@
 Held-out synthetic problems (a seed the training stream never uses), half whose formula contains
 ``--operator`` and half without. For each problem the model samples ``--candidates`` formulas
 under three prompts: none, "It contains OP." and "There is no OP in the formula." (the wording
-of the training facts, `chatsr.data.records`). Prints the share of candidates containing the
+of the training facts, `chatsr.data.prompts`). Prints the share of candidates containing the
 operator per prompt and group.
 
     python scripts/bench_prior.py --model chatsr/checkpoints/default [--operator sin]

@@ -21,12 +21,14 @@ ALLOWED = {
     "model": {"data", "symbolic"},
     "training": {"model", "data", "symbolic"},
     "search": {"model", "symbolic"},
-    "estimator": {"export"} | BELOW_ESTIMATOR,
+    "pipeline": {"export"} | BELOW_ESTIMATOR,
+    "estimator": {"export", "pipeline"} | BELOW_ESTIMATOR,
     "export": {"symbolic"},
-    "plots": {"estimator", "export"} | BELOW_ESTIMATOR,
-    "bench": {"estimator", "export", "plots"} | BELOW_ESTIMATOR,
-    "widgets": {"estimator", "export", "plots", "training"} | BELOW_ESTIMATOR,
-    "cli": {"bench", "estimator", "export", "plots", "training", "widgets"} | BELOW_ESTIMATOR,
+    "plots": {"estimator", "export", "pipeline"} | BELOW_ESTIMATOR,
+    "bench": {"estimator", "export", "pipeline", "plots"} | BELOW_ESTIMATOR,
+    "widgets": {"estimator", "export", "pipeline", "plots", "training"} | BELOW_ESTIMATOR,
+    "cli": {"bench", "estimator", "export", "pipeline", "plots", "training", "widgets"}
+           | BELOW_ESTIMATOR,
     "": {"estimator", "model", "data", "symbolic"},  # chatsr/__init__.py: the public API
 }
 HEAVY = ("torch", "transformers", "accelerate", "tokenizers", "safetensors")

@@ -1,4 +1,4 @@
-"""Tidying fitted formulas on their data (chatsr.symbolic.simplify) and in the regressor's results."""
+"""Tidying fitted formulas on their data (chatsr.symbolic.simplify)."""
 
 import numpy as np
 import sympy
@@ -54,25 +54,6 @@ def test_prunings_drop_each_constant_and_set_each_factor_to_one():
     assert all(o.free_symbols <= {x1} for o in options)
     many = sum(sympy.Float(k + 0.5) * x1**k for k in range(MAX_PRUNED + 1))
     assert prunings(many) == []
-
-
-def test_the_regressor_prunes_an_offset_the_data_do_not_need():
-    from chatsr.estimator import ChatSRRegressor
-    from chatsr.search.selection import penalized_loss
-    from chatsr.symbolic.expressions import Expression
-    from chatsr.symbolic.fitting import fit_constants
-
-    # a power law in measurements with 0.1 % noise, fitted with a spurious offset
-    rng = np.random.default_rng(0)
-    X = rng.uniform(0.4, 30.0, size=(30, 1))
-    y = X[:, 0] ** 1.5 * (1 + rng.normal(0, 1e-3, 30))
-    fit = fit_constants(Expression.parse("+ * C pow x1 C C"), X, y, loss="log", random_state=0)
-    est = ChatSRRegressor(time_budget=None, loss="log")
-    est.loss_ = "log"  # as fit sets it
-    tidy = est._tidied(fit, X, y, None, rng)
-    assert tidy.expression.complexity < fit.expression.complexity
-    assert sympy.Float(1.5, 3) in {sympy.Float(c, 3) for c in tidy.constants}
-    assert penalized_loss(tidy.loss, 1, 30) <= penalized_loss(fit.loss, 3, 30) * 1.0001
 
 
 def test_a_number_to_a_power_folds_into_a_power_law():

@@ -19,7 +19,7 @@ How a sample is made, and why it differs from the reference generator (SPEC.md):
    a small integer); 10–800 points log-uniform. Targets with too many non-finite values, huge
    values or no variation are redrawn, then the formula is dropped; a few non-finite points are
    dropped. Optional Gaussian noise relative to std(y).
-4. **Prompt.** The human turn may state true facts about the target (:mod:`chatsr.data.records`).
+4. **Prompt.** The human turn may state true facts about the target (:mod:`chatsr.data.prompts`).
 
 Randomness is seeded per chunk of ``CHUNK_SIZE`` samples (``default_rng([seed, chunk])``), and
 chunks are merged in order, so the output depends on the seed and never on ``workers``.

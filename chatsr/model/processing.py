@@ -38,7 +38,7 @@ DEFAULT_PROMPT = f"{DATA}\n{REFERENCE_REQUEST}"
 def user_prompt(context: str | None) -> str:
     """The model's prompt for a user's sentence of context (None: `DEFAULT_PROMPT`).
 
-    The context follows the request, where training put its facts (`chatsr.data.records`); a
+    The context follows the request, where training put its facts (`chatsr.data.prompts`); a
     context that already holds ``<data>`` is taken as the whole prompt.
 
     >>> user_prompt("It contains sin.")

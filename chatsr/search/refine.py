@@ -17,10 +17,10 @@ a policy instead and spends the rest of the budget near the best candidates foun
 * **wrappers**: ``C * f + C``, ``C * f`` and ``C * f**C`` around a good formula ``f``: the
   units, offsets and power laws that real data so often need.
 
-Every candidate's constants are fitted by BFGS (`chatsr.symbolic.fitting`), skeletons are de-duplicated,
-and candidates are ranked by a reward that trades accuracy for size, as TPSR's does:
-``1 / (1 + sqrt(NMSE)) - COMPLEXITY_COST * complexity``. The search stops early when a formula
-reproduces the data exactly.
+Every candidate's constants are fitted by BFGS (`chatsr.symbolic.fitting`), skeletons are
+de-duplicated, and candidates are ranked by a reward that trades accuracy for size, as TPSR's
+does: ``1 / (1 + sqrt(NMSE)) - COMPLEXITY_COST * complexity``. The search stops early when a
+formula reproduces the data exactly.
 
 >>> import numpy as np
 >>> X = np.linspace(0.5, 3.0, 40).reshape(-1, 1)
@@ -249,6 +249,44 @@ def _extensions(parent: Equation, X: np.ndarray, y: np.ndarray, allowed: Collect
     return out
 
 
+def _check_options(time_budget: float | None, max_rounds: int | None,
+                   moves: Collection[str]) -> None:
+    if time_budget is None and max_rounds is None:
+        raise ValueError("give a time_budget (seconds), max_rounds, or both")
+    if time_budget is not None and not time_budget > 0:
+        raise ValueError(f"time_budget must be positive (seconds), got {time_budget!r}")
+    if max_rounds is not None and (not isinstance(max_rounds, int) or max_rounds < 0):
+        raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
+    unknown = set(moves) - set(MOVES)
+    if unknown or not moves:
+        raise ValueError(f"moves must be some of {MOVES}, got {tuple(moves)!r}")
+
+
+def _extend_front(pool: _Pool, allowed: Collection[str],
+                  factors: list[tuple[tuple[str, ...], np.ndarray]],
+                  extended: set[tuple[str, ...]]) -> None:
+    """Fit the `_extensions` of each short formula on the front not extended before."""
+    for simple in [e for e in pool.simple_front() if e.skeleton not in extended]:
+        extended.add(simple.skeleton)
+        for tokens in _extensions(simple, pool.X, pool.y, allowed, factors):
+            pool.add(tokens, "mutation")
+
+
+def _resample(pool: _Pool, propose: Proposer, parent: Equation, resamples: int,
+              rng: np.random.Generator) -> None:
+    """Fit the model's completions of ``parent`` cut at the root of a random subtree (not the
+    whole formula, unless it is a leaf)."""
+    spans = subtree_spans(parent.skeleton)
+    cut, end = spans[rng.integers(1, len(spans))] if len(spans) > 1 else spans[0]
+    for tokens in propose(parent.skeleton[:cut], resamples, int(rng.integers(2**31))):
+        pool.add(tokens, "prefix")
+        # the same completion's first subtree in place of the parent's, the rest kept
+        tokens = tuple(tokens)
+        if len(tokens) > cut:
+            new_end = subtree_spans(tokens[cut:])[0][1] + cut
+            pool.add((*tokens[:new_end], *parent.skeleton[end:]), "prefix")
+
+
 def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
            time_budget: float | None = 10.0, max_rounds: int | None = None,
            num_candidates: int = 64, num_parents: int = 4, resamples: int = 8,
@@ -284,15 +322,7 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
 
     Returns the fitted candidates, best reward first.
     """
-    if time_budget is None and max_rounds is None:
-        raise ValueError("give a time_budget (seconds), max_rounds, or both")
-    if time_budget is not None and not time_budget > 0:
-        raise ValueError(f"time_budget must be positive (seconds), got {time_budget!r}")
-    if max_rounds is not None and (not isinstance(max_rounds, int) or max_rounds < 0):
-        raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
-    unknown = set(moves) - set(MOVES)
-    if unknown or not moves:
-        raise ValueError(f"moves must be some of {MOVES}, got {tuple(moves)!r}")
+    _check_options(time_budget, max_rounds, moves)
     rng = np.random.default_rng(random_state)
     start = time.perf_counter()
     fit_time = None if time_budget is None else max(0.05, time_budget / 50)
@@ -303,33 +333,20 @@ def search(propose: Proposer, X: np.ndarray, y: np.ndarray, *,
         pool.add(tokens, "model")
     pool.deadline = float("inf") if time_budget is None else start + time_budget
     max_rounds = float("inf") if max_rounds is None else max_rounds
-    num_variables = X.shape[1]
     allowed = set(OPERATORS) if operators is None else {canonical_name(n) for n in operators}
     rounds, extended = 0, set()
     factors = _factors(X, allowed) if "mutation" in moves else []
     while (rounds < max_rounds and time.perf_counter() < pool.deadline and pool.equations
            and not pool.solved()):
         rounds += 1
-        for simple in [e for e in pool.simple_front() if e.skeleton not in extended]:
-            if "mutation" not in moves:
-                break
-            extended.add(simple.skeleton)
-            for tokens in _extensions(simple, X, y, allowed, factors):
-                pool.add(tokens, "mutation")
+        if "mutation" in moves:
+            _extend_front(pool, allowed, factors, extended)
         for parent in pool.ranked()[:num_parents]:
-            for tokens, source in _mutations(parent.skeleton, num_variables, rng, allowed, moves):
+            for tokens, source in _mutations(parent.skeleton, X.shape[1], rng, allowed, moves):
                 pool.add(tokens, source)
-            if "prefix" not in moves:
-                continue
-            spans = subtree_spans(parent.skeleton)
-            cut, end = spans[rng.integers(1, len(spans))] if len(spans) > 1 else spans[0]
-            for tokens in propose(parent.skeleton[:cut], resamples, int(rng.integers(2**31))):
-                pool.add(tokens, "prefix")
-                # the same completion's first subtree in place of the parent's, the rest kept
-                tokens = tuple(tokens)
-                if len(tokens) > cut:
-                    new_end = subtree_spans(tokens[cut:])[0][1] + cut
-                    pool.add((*tokens[:new_end], *parent.skeleton[end:]), "prefix")
+            if "prefix" in moves:
+                _resample(pool, propose, parent, resamples, rng)
     logger.info("search: %d candidates fitted in %d rounds, %.1f s", len(pool.equations),
                 rounds, time.perf_counter() - start)
     return pool.ranked()
+

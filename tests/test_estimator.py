@@ -163,13 +163,3 @@ def test_bad_loss_and_weights_are_clear_errors(options, weight, message):
     with pytest.raises(ValueError, match=message):
         make(**options).fit(X, X[:, 0] - 5, sample_weight=weight)
 
-
-def test_polish_ignores_constants_that_overflowed():
-    from chatsr.symbolic.expressions import Expression
-
-    X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
-    est = make()
-    est.loss_ = "mse"
-    overflowed = Expression.parse("* C x1").with_constants([float("inf")])
-    fit = est._polish(overflowed, X, 3.0 * X[:, 0], None, np.random.default_rng(0))
-    assert np.isclose(fit.constants[0], 3.0)

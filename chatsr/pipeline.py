@@ -1,0 +1,293 @@
+"""What `ChatSRRegressor.fit` does, as stages a notebook can call one by one.
+
+1. `prepare`: check the data, choose the loss, rescale each column and the target whose root
+   mean square is far from 1 (outside ``ORDER_ONE``) by it (no shift, so a formula's shape,
+   its zero crossings and its domain stay the same; columns of order one stay as they are,
+   so that ``sin(x3)`` needs no constant) and pick the points the model reads: a `Problem`.
+2. `make_proposer`: the model as the search's proposer callable.
+3. `chatsr.search.refine.search` on the rescaled data, then `shortlist`: the Pareto front of
+   what it found (in rescaled units it is the front in the user's; the loss scales by
+   ``y_scale²``).
+4. For each formula of the shortlist: `to_user_units` (sympy), `chatsr.search.tidy.polish`
+   (its constants refitted on the user's data), `chatsr.search.tidy.tidy` (the simplest
+   rewrite as good) and `result_row` (its row of the results table, with the penalised loss).
+5. `select`: the Pareto front of the rows and the row ``model_selection`` chooses.
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> X = rng.uniform(1, 5, size=(50, 2))
+>>> problem = prepare(X, 100.0 * X[:, 0], max_dims=3, rng=rng)
+>>> problem.loss, problem.y_scale > 1, problem.points.shape
+('mse', True, (50, 4))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sympy
+from sklearn.utils.validation import _check_sample_weight
+
+from chatsr.data.datasets import label_columns
+from chatsr.model.decoding import propose
+from chatsr.model.processing import ChatSRProcessor, pack_points, user_prompt
+from chatsr.search.refine import Equation, Proposer
+from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss, select_best
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.fitting import FitResult
+from chatsr.symbolic.operators import OPERATORS, ExpressionError, canonical_name
+
+__all__ = ["MIN_POINTS", "ORDER_ONE", "Problem", "column_names", "make_proposer", "prepare",
+           "result_row", "select", "shortlist", "to_user_units"]
+
+MIN_POINTS = 5
+ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The data as the search sees them and what brings its formulas back to the user's.
+
+    ``X``, ``y``, ``weight`` (None: equal weights) are the user's; ``X_scaled`` is ``X`` divided
+    by ``x_scale`` (one per column) and ``y_scaled`` is ``y / y_scale``; ``points`` are the rows
+    the model reads (`chatsr.model.processing.pack_points` of a subset of the rescaled data);
+    ``loss`` is ``"mse"`` or ``"log"``; ``operators`` the canonical names allowed.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray | None
+    loss: str
+    x_scale: np.ndarray
+    y_scale: float
+    X_scaled: np.ndarray
+    y_scaled: np.ndarray
+    points: np.ndarray
+    variable_names: list[str]
+    operators: frozenset[str]
+
+
+def column_names(X: Any, variable_names: Sequence[str] | None = None) -> list[str] | None:
+    """The variable names: ``variable_names``, else a DataFrame's columns, else None.
+
+    Called on ``X`` as given, before it becomes an array, so that a column that is not numeric
+    is named in the error.
+
+    >>> column_names(pd.DataFrame({"a": [1.0], "b": [2.0]})), column_names([[1.0]], ["t"])
+    (['a', 'b'], ['t'])
+    """
+    if variable_names is not None:
+        names = [str(n) for n in variable_names]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variable_names must be distinct, got {names}")
+        return names
+    if isinstance(X, pd.DataFrame):
+        bad = label_columns(X)
+        if bad:
+            raise ValueError(f"column(s) {bad} of X are not numeric; convert or drop them")
+        return [str(c) for c in X.columns]
+    return None
+
+
+def prepare(X: np.ndarray, y: np.ndarray, *, sample_weight: Any = None,
+            variable_names: Sequence[str] | None = None, loss: str = "auto",
+            operators: Collection[str] | None = None, exclude: Collection[str] = (),
+            max_points: int = 200, max_dims: int, rng: np.random.Generator) -> Problem:
+    """Check a problem (finite float arrays ``X`` (n, d), ``y`` (n,)) and rescale it.
+
+    ``loss="auto"`` takes ``"log"`` when ``y`` is positive and spans at least two decades,
+    else ``"mse"``; ``operators`` (None: all) less ``exclude`` are the operators allowed;
+    without ``mul`` nothing is rescaled (the way back would multiply by constants). The model
+    reads at most ``max_points`` rows (a subset drawn with ``rng``) of at most ``max_dims``
+    columns. Raises ``ValueError`` naming what is wrong with the data.
+
+    >>> X = np.arange(1.0, 11.0).reshape(-1, 1)
+    >>> problem = prepare(X, X[:, 0] ** 3, max_points=4, max_dims=1,
+    ...                   rng=np.random.default_rng(0))
+    >>> problem.loss, problem.variable_names, problem.points.shape
+    ('log', ['x1'], (4, 2))
+    """
+    loss, weight = _loss_and_weights(y, loss, sample_weight)
+    _check_problem(X, y, max_dims=max_dims)
+    names = list(variable_names or [f"x{i}" for i in range(1, X.shape[1] + 1)])
+    if len(names) != X.shape[1]:
+        raise ValueError(f"variable_names has {len(names)} names for {X.shape[1]} columns")
+    allowed = OPERATORS if operators is None else operators
+    allowed = frozenset({canonical_name(n) for n in allowed} - {canonical_name(n) for n in exclude})
+    if "mul" in allowed:
+        x_scale = _scale(np.sqrt(np.mean(X * X, axis=0)))  # (d,) > 0: no zero columns
+        y_scale = float(_scale(np.sqrt(np.mean(y * y))))
+    else:
+        x_scale, y_scale = np.ones(X.shape[1]), 1.0
+    X_scaled, y_scaled = X / x_scale, y / y_scale
+    keep = np.arange(len(y_scaled))
+    if len(keep) > max_points:
+        keep = np.sort(rng.choice(len(y_scaled), max_points, replace=False))
+    points = pack_points(X_scaled[keep], y_scaled[keep], max_dims)
+    return Problem(X, y, weight, loss, x_scale, y_scale, X_scaled, y_scaled, points, names,
+                   allowed)
+
+
+def make_proposer(model: Any, tokenizer: Any, points: np.ndarray, *, num_variables: int,
+                  strategy: str = "sample", max_length: int = 20, prompt: str | None = None,
+                  operators: Collection[str] | None = None,
+                  exclude: Collection[str] = ()) -> Proposer:
+    """The model as `chatsr.search.refine.search`'s proposer for one point set.
+
+    Fresh proposals are decoded with ``strategy``; completions of a prefix are sampled, and a
+    prefix the grammar cannot finish (a mutated parent's) gives none. ``prompt`` is the user's
+    context (`chatsr.model.processing.user_prompt`); ``operators``, ``exclude`` and
+    ``max_length`` constrain the grammar (`chatsr.model.decoding.propose`).
+
+    >>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+    >>> from chatsr.model.tokenizer import load_tokenizer
+    >>> tokenizer = load_tokenizer()
+    >>> model = ChatSRForCausalLM(ChatSRConfig.tiny(tokenizer)).eval()
+    >>> points = pack_points(np.ones((5, 1)), np.arange(5.0), model.config.max_dims)
+    >>> proposer = make_proposer(model, tokenizer, points, num_variables=1)
+    >>> all(isinstance(tokens, tuple) for tokens in proposer((), 2, 0))
+    True
+    """
+    processor = ChatSRProcessor.for_model(tokenizer, model)
+    options = dict(prompt=user_prompt(prompt), max_length=max_length,
+                   num_variables=num_variables, operators=operators, exclude=exclude)
+
+    def proposer(prefix: tuple[str, ...], n: int, seed: int) -> list[tuple[str, ...]]:
+        try:
+            candidates = propose(model, processor, points,
+                                 strategy=strategy if not prefix else "sample",
+                                 num_candidates=n, prefix=prefix, seed=seed, **options)
+        except ValueError:
+            if not prefix:
+                raise
+            return []
+        return [c.tokens for c in candidates]
+
+    return proposer
+
+
+def shortlist(found: Sequence[Equation]) -> list[Equation]:
+    """The search's candidates on the Pareto front of loss against complexity, simplest first.
+
+    >>> from chatsr.search.refine import search
+    >>> X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
+    >>> proposals = [("<|math_exp|>", "<|math_x1|>"), ("<|math_add|>", "<|math_x1|>", "<|math_C|>"),
+    ...              ("<|math_sin|>", "<|math_x1|>")]
+    >>> found = search(lambda prefix, n, seed: proposals, X, 2.0 * X[:, 0] + 1,
+    ...                time_budget=None, max_rounds=0, random_state=0)
+    >>> [e.expression.infix() for e in shortlist(found)]
+    ['exp(x1)', 'x1 + 2.5']
+    """
+    table = pd.DataFrame({"complexity": [e.complexity for e in found],
+                          "loss": [e.fit.loss for e in found], "candidate": list(found)})
+    return list(pareto_front(table)["candidate"])
+
+
+def to_user_units(equation: Equation, problem: Problem) -> Expression | None:
+    """A formula for ``problem``'s rescaled data, rewritten for the user's units (the constants
+    as converted, to be polished); None if sympy's form cannot be parsed back.
+
+    >>> import numpy as np
+    >>> X = np.linspace(100.0, 200.0, 10).reshape(-1, 1)
+    >>> problem = prepare(X, X[:, 0] ** 2, max_dims=1, rng=np.random.default_rng(0))
+    >>> from chatsr.search.refine import search
+    >>> found = search(lambda prefix, n, seed: [("<|math_pow2|>", "<|math_x1|>")],
+    ...                problem.X_scaled, problem.y_scaled, time_budget=None, max_rounds=0,
+    ...                random_state=0)
+    >>> user = to_user_units(found[0], problem)
+    >>> found[0].expression.infix(), user.infix()
+    ('x1**2', '1.08*x1**2')
+    >>> from chatsr.search.tidy import polish
+    >>> polish(user, problem.X, problem.y).expression.infix()
+    '1.0*x1**2'
+    """
+    expression = equation.expression
+    if problem.y_scale == 1 and (problem.x_scale == 1).all():
+        return expression  # sympy would write 1.0*f as mul C f
+    symbols = sympy.symbols(f"x1:{problem.X.shape[1] + 1}", real=True)
+    formula = expression.to_sympy() * problem.y_scale
+    formula = formula.subs({s: s / k for s, k in zip(symbols, problem.x_scale, strict=True)},
+                           simultaneous=True)
+    try:
+        return Expression.from_sympy(formula)
+    except (ExpressionError, ValueError):
+        return None
+
+
+def result_row(fit: FitResult, source: str, problem: Problem) -> dict[str, Any] | None:
+    """A formula's row of the results table, its loss penalised for its constants
+    (`chatsr.search.selection.penalized_loss`); None if it needs an operator ``problem`` does
+    not allow (the way back from rescaled units may bring in ``mul``).
+
+    >>> import numpy as np
+    >>> from chatsr.search.tidy import polish
+    >>> X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
+    >>> problem = prepare(X, 3.0 * X[:, 0], max_dims=1, rng=np.random.default_rng(0))
+    >>> fit = polish(Expression.parse("* C x1"), problem.X, problem.y, random_state=0)
+    >>> row = result_row(fit, "model", problem)
+    >>> row["complexity"], row["equation"], row["r2"]
+    (3, 3.0*x1, 1.0)
+    """
+    if set(fit.expression.names) & set(OPERATORS) - problem.operators:
+        return None
+    loss = penalized_loss(fit.loss, fit.expression.n_constants, len(problem.y))
+    return {"complexity": fit.expression.complexity, "loss": loss, "mse": fit.mse, "r2": fit.r2,
+            "equation": fit.expression.to_sympy(variable_names=problem.variable_names),
+            "expression": fit.expression, "source": source}
+
+
+def select(rows: Sequence[dict[str, Any]], model_selection: ModelSelection = "best"
+           ) -> tuple[pd.DataFrame, pd.Series]:
+    """The Pareto front of the rows (`result_row`), indexed from 0, and the row chosen by
+    ``model_selection`` (`chatsr.search.selection.select_best`). Raises ``RuntimeError`` when
+    there are no rows.
+
+    >>> front, best = select([{"complexity": 1, "loss": 2.0}, {"complexity": 3, "loss": 0.5},
+    ...                       {"complexity": 5, "loss": 0.5}])
+    >>> front["complexity"].tolist(), int(best["complexity"])
+    ([1, 3], 3)
+    """
+    if not rows:
+        raise RuntimeError("no candidate formula could be evaluated on these data")
+    front = pareto_front(pd.DataFrame(rows)).reset_index(drop=True)
+    return front, select_best(front, model_selection)
+
+
+def _loss_and_weights(y: np.ndarray, loss: str, sample_weight: Any
+                      ) -> tuple[str, np.ndarray | None]:
+    """The loss ``loss="auto"`` means for ``y``, and the points' weights (None: all equal)."""
+    if loss not in ("auto", "mse", "log"):
+        raise ValueError(f"loss must be 'auto', 'mse' or 'log', got {loss!r}")
+    positive = bool((y > 0).all())
+    if loss == "log" and not positive:
+        raise ValueError("loss='log' compares log(f) with log(y): y must be positive; use "
+                         "loss='mse'")
+    spans_decades = positive and y.max() >= 100 * y.min()
+    chosen = "log" if loss == "log" or (loss == "auto" and spans_decades) else "mse"
+    return chosen, None if sample_weight is None else _check_sample_weight(
+        sample_weight, y, ensure_non_negative=True)  # also rejects all zeros
+
+
+def _scale(rms: np.ndarray | float) -> np.ndarray:
+    """``rms`` where it is outside `ORDER_ONE`, else 1."""
+    rms = np.asarray(rms, dtype=np.float64)
+    return np.where((rms < ORDER_ONE[0]) | (rms > ORDER_ONE[1]), rms, 1.0)
+
+
+def _check_problem(X: np.ndarray, y: np.ndarray, *, max_dims: int) -> None:
+    """Errors that name the problem, for what validate_data lets through."""
+    if X.shape[0] < MIN_POINTS:
+        raise ValueError(f"got {X.shape[0]} sample(s); symbolic regression needs at least "
+                         f"{MIN_POINTS}")
+    if X.shape[1] > max_dims:
+        raise ValueError(f"X has {X.shape[1]} columns but the model reads at most {max_dims}; "
+                         f"select the relevant variables first")
+    if np.ptp(y) == 0:
+        raise ValueError(f"y is constant ({y[0]!r}): there is no formula to find")
+    zero = [i + 1 for i in range(X.shape[1]) if not X[:, i].any()]
+    if zero:
+        raise ValueError(f"column(s) x{zero} of X are all zero; drop them")

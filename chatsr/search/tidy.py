@@ -1,0 +1,100 @@
+"""Tidying a found formula: refit its constants, then take the simplest rewrite as good as it.
+
+The search ranks candidates on the data the model read; what the user sees should be the
+simplest formula the data support. `polish` refits a formula's constants starting from its
+own, and `tidy` tries the rewrites of `chatsr.symbolic.simplify` (``Abs`` of a one-signed
+argument, negligible constants, simple numbers, Taylor approximants, dropped constants),
+keeping one only when the penalised loss (`chatsr.search.selection.penalized_loss`, the
+small-sample corrected Akaike criterion the results table compares by) is as good.
+
+>>> import numpy as np
+>>> from chatsr.symbolic.expressions import Expression
+>>> X = np.linspace(1.0, 4.0, 30).reshape(-1, 1)
+>>> fit = polish(Expression.parse("+ * C x1 C"), X, 2.0 * X[:, 0], random_state=0)
+>>> tidy(fit, X, 2.0 * X[:, 0], random_state=0).expression.infix()
+'2*x1'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from chatsr.search.selection import penalized_loss
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.fitting import FitResult, fit_constants, loss_spread
+from chatsr.symbolic.operators import ExpressionError
+from chatsr.symbolic.simplify import linearizations, prunings, rewrites
+
+__all__ = ["TIDY_TOLERANCE", "polish", "tidy"]
+
+TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
+
+
+def polish(expression: Expression, X: np.ndarray, y: np.ndarray, *,
+           random_state: int | np.random.Generator | None = None,
+           sample_weight: np.ndarray | None = None, loss: str = "mse",
+           time_limit: float | None = None) -> FitResult:
+    """Refit the constants of ``expression`` on ``X``, ``y``, starting from those it has.
+
+    ``sample_weight`` and ``loss`` are those of `chatsr.symbolic.fitting.fit_constants`;
+    ``time_limit`` (seconds, None: none) bounds the fit. Constants that are not finite (one
+    that overflowed in a change of units) are ignored as a starting point.
+
+    >>> import numpy as np
+    >>> X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
+    >>> start = Expression.parse("* C x1").with_constants([float("inf")])
+    >>> round(float(polish(start, X, 3.0 * X[:, 0], random_state=0).constants[0]), 6)
+    3.0
+    """
+    initial = None if expression.constants is None else np.asarray(expression.constants)
+    if initial is not None and not np.isfinite(initial).all():
+        initial = None
+    with np.errstate(all="ignore"):
+        return fit_constants(expression, X, y, restarts=2, random_state=random_state,
+                             initial=initial, time_limit=time_limit,
+                             sample_weight=sample_weight, loss=loss)
+
+
+def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
+         random_state: int | np.random.Generator | None = None,
+         sample_weight: np.ndarray | None = None, loss: str = "mse",
+         time_limit: float | None = None) -> FitResult:
+    """The simplest rewrite of ``fit`` (`chatsr.symbolic.simplify`) that is as good, or ``fit``.
+
+    As good means a penalised loss at most ``TIDY_TOLERANCE`` (refit noise) above the fit's:
+    a rewrite with the same values (``rewrites``) or nearly (``linearizations``) must be as
+    accurate, one with fewer constants (``prunings``) may lose what the criterion grants per
+    constant. Each rewrite is refitted by `polish` with the other arguments.
+
+    >>> import numpy as np
+    >>> X = np.linspace(1.0, 4.0, 30).reshape(-1, 1)
+    >>> fit = polish(Expression.parse("abs * C x1"), X, 2.0 * X[:, 0], random_state=0)
+    >>> tidy(fit, X, 2.0 * X[:, 0], random_state=0).expression.infix()
+    '2*x1'
+    """
+    n = len(y)
+    spread = loss_spread(y, sample_weight, loss)
+    rng = np.random.default_rng(random_state)
+
+    def criterion(f: FitResult) -> float:
+        # a floor relative to the data: exact fits compare by their constants, not by noise
+        return penalized_loss(f.loss + 1e-14 * spread, f.expression.n_constants, n)
+
+    best, improved = fit, True
+    limit = criterion(fit) * (1 + TIDY_TOLERANCE)
+    while improved:
+        improved = False
+        formula = best.expression.to_sympy()
+        for option in [*rewrites(formula, X), *linearizations(formula, X), *prunings(formula)]:
+            try:
+                candidate = Expression.from_sympy(option)
+            except (ExpressionError, ValueError):
+                continue
+            if (candidate.complexity, candidate.n_constants) >= (
+                    best.expression.complexity, best.expression.n_constants):
+                continue  # neither shorter nor, as short, with fewer constants
+            refit = polish(candidate, X, y, random_state=rng, sample_weight=sample_weight,
+                           loss=loss, time_limit=time_limit)
+            if criterion(refit) <= limit:
+                best, improved = refit, True
+    return best

@@ -1,0 +1,119 @@
+"""The stages of `ChatSRRegressor.fit` called one by one (tiny untrained model, no clock)."""
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+from chatsr.estimator import ChatSRRegressor
+from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+from chatsr.model.tokenizer import load_tokenizer
+from chatsr.pipeline import (
+    Problem,
+    make_proposer,
+    prepare,
+    result_row,
+    select,
+    shortlist,
+    to_user_units,
+)
+from chatsr.search.refine import Equation, search
+from chatsr.search.selection import penalized_loss
+from chatsr.search.tidy import polish, tidy
+from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.fitting import fit_constants
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    tokenizer = load_tokenizer()
+    return ChatSRForCausalLM(ChatSRConfig.tiny(tokenizer)).eval(), tokenizer
+
+
+def test_the_stages_by_hand_give_the_estimators_front(tiny):
+    model, tokenizer = tiny
+    data = np.random.default_rng(0)
+    X = data.uniform(20.0, 50.0, size=(300, 2))  # rescaled, and more rows than the model reads
+    y = 0.5 * X[:, 0] * X[:, 1] + 3.0
+    options = dict(num_candidates=8, time_budget=None, max_rounds=2, random_state=0,
+                   max_points=100)
+    est = ChatSRRegressor(tiny, **options).fit(X, y)
+
+    rng = np.random.default_rng(0)
+    problem = prepare(X, y, max_points=100, max_dims=model.config.max_dims, rng=rng)
+    assert problem.x_scale.tolist() != [1.0, 1.0] and problem.y_scale != 1.0
+    proposer = make_proposer(model, tokenizer, problem.points, num_variables=2)
+    found = search(proposer, problem.X_scaled, problem.y_scaled, time_budget=None,
+                   max_rounds=2, num_candidates=8, operators=problem.operators,
+                   random_state=rng, loss=problem.loss)
+    rows = []
+    for equation in shortlist(found):
+        expression = to_user_units(equation, problem)
+        fit = polish(expression, problem.X, problem.y, random_state=rng, loss=problem.loss)
+        if fit.success:
+            rows.append(result_row(tidy(fit, problem.X, problem.y, random_state=rng,
+                                        loss=problem.loss), equation.source, problem))
+    front, best = select([row for row in rows if row is not None])
+
+    np.testing.assert_array_equal(problem.points, est.model_points_)
+    columns = ["complexity", "loss", "equation", "source"]
+    assert front[columns].astype(str).values.tolist() == \
+        est.equations_[columns].astype(str).values.tolist()
+    assert str(best["equation"]) == str(est.best_["equation"])
+
+
+def test_prepare_rescales_columns_far_from_order_one_unless_mul_is_excluded():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.uniform(1, 3, 40), rng.uniform(1e3, 3e3, 40)]
+    y = X[:, 0] * X[:, 1]
+    problem = prepare(X, y, max_points=10, max_dims=3, rng=rng)
+    assert problem.x_scale[0] == 1.0 and problem.x_scale[1] > 1e3 and problem.y_scale > 1e3
+    np.testing.assert_allclose(problem.X_scaled * problem.x_scale, X)
+    assert problem.points.shape == (10, 4) and (problem.points[:, 2] == 0).all()
+    kept = prepare(X, y, exclude=["mul"], max_dims=3, rng=rng)
+    assert kept.y_scale == 1.0 and (kept.x_scale == 1.0).all() and "mul" not in kept.operators
+
+
+def test_to_user_units_computes_the_same_values_in_the_users_units():
+    X = np.linspace(100.0, 300.0, 20).reshape(-1, 1)
+    problem = prepare(X, 1e-3 * X[:, 0] ** 2, max_dims=1, rng=np.random.default_rng(0))
+    scaled = fit_constants(Expression.parse("* C pow2 x1"), problem.X_scaled, problem.y_scaled,
+                           random_state=0)
+    user = to_user_units(Equation(("C",), scaled, "model", 0.0), problem)
+    np.testing.assert_allclose(user(X), problem.y_scale * scaled.expression(problem.X_scaled),
+                               rtol=1e-10)
+
+
+def test_polish_ignores_constants_that_overflowed():
+    X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
+    overflowed = Expression.parse("* C x1").with_constants([float("inf")])
+    fit = polish(overflowed, X, 3.0 * X[:, 0], random_state=0)
+    assert np.isclose(fit.constants[0], 3.0)
+
+
+def test_tidy_prunes_an_offset_the_data_do_not_need():
+    # a power law in measurements with 0.1 % noise, fitted with a spurious offset
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.4, 30.0, size=(30, 1))
+    y = X[:, 0] ** 1.5 * (1 + rng.normal(0, 1e-3, 30))
+    fit = fit_constants(Expression.parse("+ * C pow x1 C C"), X, y, loss="log", random_state=0)
+    tidied = tidy(fit, X, y, random_state=rng, loss="log")
+    assert tidied.expression.complexity < fit.expression.complexity
+    assert sympy.Float(1.5, 3) in {sympy.Float(c, 3) for c in tidied.constants}
+    assert penalized_loss(tidied.loss, 1, 30) <= penalized_loss(fit.loss, 3, 30) * 1.0001
+
+
+def test_result_row_rejects_operators_the_problem_does_not_allow():
+    X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
+    problem: Problem = prepare(X, np.sin(X[:, 0]), operators=["sin", "mul"], max_dims=1,
+                               rng=np.random.default_rng(0))
+    fit = polish(Expression.parse("+ sin x1 C"), X, problem.y, random_state=0)
+    assert result_row(fit, "model", problem) is None
+    row = result_row(polish(Expression.parse("sin x1"), X, problem.y), "model", problem)
+    assert row["loss"] < 1e-20 and row["complexity"] == 2
+
+
+def test_select_needs_a_row():
+    with pytest.raises(RuntimeError, match="no candidate formula"):
+        select([])
