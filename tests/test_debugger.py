@@ -114,7 +114,7 @@ def test_options_are_checked(model, processor, points):
         debug_sample(model, processor, points, top_k=0)
     with pytest.raises(ValueError, match="max_new_tokens must be .* at least 2, got 1"):
         debug_sample(model, processor, points, max_new_tokens=1, constrained=True)
-    with pytest.raises(ValueError, match="a point set must be an array"):
+    with pytest.raises(ValueError, match=r"points\[0\] must be a 2-D array of shape \(n, 4\)"):
         debug_sample(model, processor, points[:, :3])
 
 

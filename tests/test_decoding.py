@@ -1,4 +1,5 @@
-"""Tests of chatsr.model.decoding with a tiny random model: valid, bounded, seeded, scored proposals."""
+"""Tests of chatsr.model.decoding with a tiny random model: valid, bounded, seeded and scored
+proposals."""
 
 from __future__ import annotations
 

@@ -52,15 +52,18 @@ def test_pack_points_zero_pads_the_unused_columns():
 
 
 @pytest.mark.parametrize("X, y, message", [
-    ([[1.0], [2.0], [np.nan]], [1.0, 2.0, 3.0], r"X holds 1 NaN or infinite values \(first in "
-                                                r"row 2\)"),
-    ([[1.0], [2.0], [3.0]], [1.0, np.inf, -np.inf], r"y holds 2 NaN or infinite values \(first "
-                                                    r"in row 1\)"),
+    ([[1.0], [2.0], [np.nan]], [1.0, 2.0, 3.0], r"X must be finite, but 1 of its 3 values are "
+                                                r"NaN or inf \(first at X\[2, 0\]\)"),
+    ([[1.0], [2.0], [3.0]], [1.0, np.inf, -np.inf], r"y must be finite, but 2 of its 3 values "
+                                                    r"are NaN or inf \(first at y\[1\]\)"),
     ([[1.0], [2.0], [3.0]], [1.0, 2.0], "X has 3 rows but y has 2 values"),
-    (np.zeros((0, 1)), np.zeros(0), "empty"),
+    (np.zeros((0, 1)), np.zeros(0), r"X must hold at least 1 point, got shape \(0, 1\)"),
     (np.ones((2, 3)), np.ones(2), "X has 3 columns but the model reads at most 2"),
-    (np.ones((2, 1, 1)), np.ones(2), r"X must be 2-D \(n, d\) and y 1-D.*\(2, 1, 1\)"),
-    (np.ones((2, 1)), np.ones((2, 1)), r"y 1-D.*\(2, 1\)"),
+    (np.ones((2, 1, 1)), np.ones(2), r"X must be a 2-D array of shape \(n, d\), got shape "
+                                     r"\(2, 1, 1\)"),
+    (np.ones((2, 1)), np.ones((2, 1)), r"y must be a 1-D array of shape \(n,\), got shape "
+                                       r"\(2, 1\)"),
+    ([["a"], ["b"]], [1.0, 2.0], "X must be an array of numbers"),
 ])
 def test_pack_points_names_what_is_wrong(X, y, message):
     with pytest.raises(ValueError, match=message):
@@ -155,10 +158,11 @@ def test_point_sets_are_padded_with_a_false_mask(processor):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (np.ones((3, MAX_DIMS)), r"\(n, 3\) of rows \[x1..x2, y\], got shape \(3, 2\)"),
-    (np.ones(3), r"got shape \(3,\)"),
-    (np.ones((0, MAX_DIMS + 1)), "empty"),
-    (np.array([[1.0, 2.0, np.nan]]), "NaN or infinite"),
+    (np.ones((3, MAX_DIMS)), r"points\[1\] must be a 2-D array of shape \(n, 3\), got shape "
+                             r"\(3, 2\); rows are \[x1..x2, y\].*pack_points"),
+    (np.ones(3), r"points\[1\] must be a 2-D array .* got shape \(3,\)"),
+    (np.ones((0, MAX_DIMS + 1)), r"points\[1\] must hold at least 1 point"),
+    (np.array([[1.0, 2.0, np.nan]]), r"points\[1\] must be finite.*NaN or inf"),
 ])
 def test_bad_point_sets_are_rejected(processor, bad, message):
     with pytest.raises(ValueError, match=message):

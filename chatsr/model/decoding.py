@@ -48,6 +48,7 @@ from chatsr.model.modeling import ChatSRForCausalLM
 from chatsr.model.processing import DEFAULT_PROMPT, IGNORE_INDEX, ChatSRProcessor, answer_tokens
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import ExpressionError, arity, canonical_name, math_token
+from chatsr.symbolic.validation import check_integer
 
 __all__ = ["Candidate", "Strategy", "propose", "sequence_log_probs"]
 
@@ -130,48 +131,18 @@ def propose(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.nda
     --------
     The module docstring runs `propose` and `sequence_log_probs` on a tiny model.
     """
-    if strategy not in get_args(Strategy):
-        raise ValueError(f"strategy must be one of {', '.join(get_args(Strategy))}, got "
-                         f"{strategy!r}")
-    for argument, value in (("num_candidates", num_candidates), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{argument} must be an integer of at least 1, got {value!r}")
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature!r}")
-    if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be None (no cut) or at least 1, got {top_k!r}")
-
+    _check_options(strategy, num_candidates, batch_size, temperature, top_k)
     prompt = DEFAULT_PROMPT if prompt is None else prompt
     batch = processor([points], [prompt])
     grammar = _grammar(processor, batch, max_length, num_variables, operators, exclude)
     start = _check_prefix(prefix, grammar)
-    ids = processor.tokenizer.convert_tokens_to_ids(list(start))
-    input_ids = torch.cat([batch["input_ids"], torch.tensor([ids], dtype=torch.long)], dim=1)
-    inputs = dict(batch, input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
-    inputs = {key: value.to(model.device) for key, value in inputs.items()}
-    options: dict[str, Any] = dict(max_new_tokens=max_length - len(start) + 1,
-                                   logits_processor=LogitsProcessorList([grammar]))
-    width = input_ids.shape[1]
-
     was_training = model.training
     model.eval()
     try:
-        if strategy == "sample":
-            rows = []
-            # HF's generate takes no torch.Generator: seed the global RNG inside a fork, which
-            # restores it afterwards, so the caller's random state is left as it was
-            devices = [model.device] if model.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):
-                torch.manual_seed(seed)
-                for done in range(0, num_candidates, batch_size):
-                    count = min(batch_size, num_candidates - done)
-                    rows += model.generate(**inputs, **options, do_sample=True,
-                                           num_return_sequences=count, temperature=temperature,
-                                           top_k=top_k or 0)[:, width:].tolist()
-        else:
-            beams = num_candidates if strategy == "beam" else 1
-            rows = model.generate(**inputs, **options, do_sample=False, num_beams=beams,
-                                  num_return_sequences=beams)[:, width:].tolist()
+        rows = _generate(model, _prompt_and_prefix(processor, batch, start, model.device),
+                         strategy, num_candidates=num_candidates, batch_size=batch_size,
+                         temperature=temperature, top_k=top_k, seed=seed,
+                         max_new_tokens=max_length - len(start) + 1, grammar=grammar)
         trees = dict.fromkeys(start + tuple(answer_tokens(row, processor.tokenizer))
                               for row in rows)
         # beam search fills spare beams with impossible hypotheses when fewer valid trees exist
@@ -184,6 +155,53 @@ def propose(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.nda
     found = [Candidate(tree, float(score), source)
              for tree, score in zip(trees, scores, strict=True) if np.isfinite(score)]
     return sorted(found, key=lambda candidate: -candidate.log_prob)
+
+
+def _check_options(strategy: str, num_candidates: int, batch_size: int, temperature: float,
+                   top_k: int | None) -> None:
+    if strategy not in get_args(Strategy):
+        raise ValueError(f"strategy must be one of {', '.join(get_args(Strategy))}, got "
+                         f"{strategy!r}")
+    check_integer("num_candidates", num_candidates, 1)
+    check_integer("batch_size", batch_size, 1)
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature!r}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be None (no cut) or at least 1, got {top_k!r}")
+
+
+def _prompt_and_prefix(processor: ChatSRProcessor, batch: dict[str, torch.Tensor],
+                       start: tuple[str, ...], device: torch.device) -> dict[str, torch.Tensor]:
+    """``generate``'s inputs: the encoded prompt with the prefix's tokens appended."""
+    ids = processor.tokenizer.convert_tokens_to_ids(list(start))
+    input_ids = torch.cat([batch["input_ids"], torch.tensor([ids], dtype=torch.long)], dim=1)
+    inputs = dict(batch, input_ids=input_ids, attention_mask=torch.ones_like(input_ids))
+    return {key: value.to(device) for key, value in inputs.items()}
+
+
+def _generate(model: ChatSRForCausalLM, inputs: dict[str, torch.Tensor], strategy: Strategy, *,
+              num_candidates: int, batch_size: int, temperature: float, top_k: int | None,
+              seed: int, max_new_tokens: int, grammar: PreorderGrammar) -> list[list[int]]:
+    """The token ids ``generate`` writes after ``inputs``, one list per decoded sequence."""
+    width = inputs["input_ids"].shape[1]
+    options: dict[str, Any] = dict(max_new_tokens=max_new_tokens,
+                                   logits_processor=LogitsProcessorList([grammar]))
+    if strategy != "sample":
+        beams = num_candidates if strategy == "beam" else 1
+        return model.generate(**inputs, **options, do_sample=False, num_beams=beams,
+                              num_return_sequences=beams)[:, width:].tolist()
+    rows = []
+    # HF's generate takes no torch.Generator: seed the global RNG inside a fork, which
+    # restores it afterwards, so the caller's random state is left as it was
+    devices = [model.device] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        for done in range(0, num_candidates, batch_size):
+            count = min(batch_size, num_candidates - done)
+            rows += model.generate(**inputs, **options, do_sample=True,
+                                   num_return_sequences=count, temperature=temperature,
+                                   top_k=top_k or 0)[:, width:].tolist()
+    return rows
 
 
 @torch.no_grad()

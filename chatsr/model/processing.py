@@ -27,6 +27,7 @@ from transformers import PreTrainedTokenizerBase
 from chatsr.data.prompts import REFERENCE_REQUEST
 from chatsr.model.tokenizer import DATA
 from chatsr.symbolic.operators import math_token
+from chatsr.symbolic.validation import check_array
 
 __all__ = ["ANSWER_MARKER", "DEFAULT_PROMPT", "IGNORE_INDEX", "ChatSRProcessor", "answer_tokens",
            "pack_points", "user_prompt"]
@@ -61,25 +62,14 @@ def pack_points(X: np.ndarray, y: np.ndarray, max_dims: int) -> np.ndarray:
     >>> pack_points(np.array([[1.0], [2.0]]), np.array([3.0, 4.0]), max_dims=2).tolist()
     [[1.0, 0.0, 3.0], [2.0, 0.0, 4.0]]
     """
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if X.ndim == 1:
-        X = X[:, None]
-    if X.ndim != 2 or y.ndim != 1:
-        raise ValueError(f"X must be 2-D (n, d) and y 1-D (n,), got shapes {X.shape} and "
-                         f"{y.shape}")
+    if np.ndim(X) == 1:  # one variable, given as a plain vector
+        X = np.reshape(X, (-1, 1))
+    X = check_array("X", X, shape=("n", "d"))
+    y = check_array("y", y, shape=("n",))
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} values")
-    if X.shape[0] == 0:
-        raise ValueError("the point set is empty: give at least one point")
     if X.shape[1] > max_dims:
         raise ValueError(f"X has {X.shape[1]} columns but the model reads at most {max_dims}")
-    for name, values in (("X", X), ("y", y)):
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.nonzero(bad.reshape(len(values), -1).any(axis=1))[0][0])
-            raise ValueError(f"{name} holds {int(bad.sum())} NaN or infinite values (first in "
-                             f"row {row}); drop or impute them first")
     points = np.zeros((X.shape[0], max_dims + 1))
     points[:, :X.shape[1]] = X
     points[:, -1] = y
@@ -155,7 +145,7 @@ class ChatSRProcessor:
             raise ValueError(f"got {len(points)} point sets, {len(prompts)} prompts and "
                              f"{'no' if answers is None else len(answers)} answers: give one "
                              f"of each per sample")
-        sets = [self._check_set(p) for p in points]
+        sets = [self._check_set(i, p) for i, p in enumerate(points)]
         sequences, labels = [], []
         for i, prompt in enumerate(prompts):
             ids = self.encode_prompt(prompt)
@@ -166,18 +156,11 @@ class ChatSRProcessor:
         batch.update(self._pad_points(sets))
         return batch
 
-    def _check_set(self, points: np.ndarray) -> np.ndarray:
-        points = np.asarray(points, dtype=np.float32)
-        width = self.max_dims + 1
-        if points.ndim != 2 or points.shape[1] != width:
-            raise ValueError(f"a point set must be an array (n, {width}) of rows "
-                             f"[x1..x{self.max_dims}, y], got shape {points.shape}; "
-                             f"chatsr.model.processing.pack_points builds one from X and y")
-        if points.shape[0] == 0:
-            raise ValueError("a point set is empty: give at least one point")
-        if not np.isfinite(points).all():
-            raise ValueError("a point set holds NaN or infinite values; drop or impute them")
-        return points
+    def _check_set(self, index: int, points: np.ndarray) -> np.ndarray:
+        return check_array(f"points[{index}]", points, shape=("n", self.max_dims + 1),
+                           dtype=np.float32,
+                           hint=f"rows are [x1..x{self.max_dims}, y], without NaN or inf: "
+                                f"chatsr.model.processing.pack_points builds them from X and y")
 
     def _pad_tokens(self, sequences: list[list[int]], labels: list[list[int]] | None,
                     side: str) -> dict[str, torch.Tensor]:

@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from chatsr.symbolic.validation import check_shape
+
 __all__ = ["MAB", "SAB", "ISAB", "PMA", "PointEmbedding", "SetEncoderConfig", "SetEncoder"]
 
 Z_CLIP = 10.0  # standardised values beyond this many stds are outliers, not shape
@@ -185,11 +187,8 @@ def _check_points(points: Tensor, mask: Tensor | None, max_dims: int) -> Tensor:
     if not isinstance(points, Tensor) or not points.is_floating_point():
         got = points.dtype if isinstance(points, Tensor) else type(points).__name__
         raise TypeError(f"points must be a floating-point torch.Tensor, got {got}")
-    if points.ndim != 3:
-        raise ValueError(
-            f"points must have shape (batch, num_points, max_dims + 1), got shape "
-            f"{tuple(points.shape)}; add a batch dimension with points[None] for a single set"
-        )
+    check_shape("points", points.shape, ("batch", "num_points", "max_dims + 1"),
+                hint="add a batch dimension with points[None] for a single set")
     B, N, C = points.shape
     if C != max_dims + 1:
         raise ValueError(
@@ -201,11 +200,8 @@ def _check_points(points: Tensor, mask: Tensor | None, max_dims: int) -> Tensor:
     elif not isinstance(mask, Tensor) or mask.dtype != torch.bool:
         got = mask.dtype if isinstance(mask, Tensor) else type(mask).__name__
         raise TypeError(f"mask must be a bool torch.Tensor (True for real points), got {got}")
-    elif mask.shape != (B, N):
-        raise ValueError(
-            f"mask must have shape (batch, num_points) = {(B, N)} to match points, got "
-            f"{tuple(mask.shape)}"
-        )
+    else:
+        check_shape("mask", mask.shape, (B, N), hint="(batch, num_points), to match points")
     empty = (~mask.any(dim=1)).nonzero().flatten().tolist()
     if empty:
         raise ValueError(

@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +31,6 @@ from chatsr.symbolic.operators import (
     CHATSR_TOKEN,
     CONSTANT,
     INTEGER,
-    INTEGER_CONSTANTS,
     OPERATORS,
     VARIABLE,
     ExpressionError,
@@ -39,6 +38,8 @@ from chatsr.symbolic.operators import (
     canonical_name,
     math_token,
 )
+from chatsr.symbolic.sympy_parsing import sympify_real, sympy_to_preorder
+from chatsr.symbolic.validation import check_array
 
 __all__ = ["Expression", "ExpressionError", "Node", "sympify_real"]
 
@@ -109,10 +110,7 @@ class Expression:
         """
         if isinstance(expr, str):
             expr = sympify_real(expr)
-        names: list[str] = []
-        values: list[float | None] = []
-        _from_sympy(sympy.sympify(expr), {n: i for i, n in enumerate(variable_names or [], 1)},
-                    names, values)
+        names, values = sympy_to_preorder(expr, variable_names)
         fitted = all(v is not None for v in values)
         return cls(names, values if fitted and values else None)
 
@@ -228,10 +226,8 @@ class Expression:
             return compile_skeleton(self.names, True)(X, c)
 
     def _check_data(self, X: np.ndarray) -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2:
-            raise ExpressionError(f"X must be a 2-D array (n_points, n_columns), got shape "
-                                  f"{X.shape}")
+        X = check_array("X", X, shape=("n_points", "n_columns"), finite=False,
+                        allow_empty=True, error=ExpressionError)
         used = self.variables
         if used and used[-1] > X.shape[1]:
             raise ExpressionError(f"the expression uses x{used[-1]} but the data has only "
@@ -289,121 +285,3 @@ def _variable_symbols(used: list[int], variable_names: Sequence[str] | None
                               "variable name(s) were given")
     return {i: sympy.Symbol(variable_names[i - 1] if variable_names else f"x{i}", real=True)
             for i in used}
-
-
-def sympify_real(text: str | sympy.Basic) -> sympy.Expr:
-    """``sympy.sympify`` with every symbol declared real, as :meth:`Expression.to_sympy` makes
-    them, so that expressions from text and from trees compare and simplify alike."""
-    expr = sympy.sympify(text)
-    return expr.xreplace({s: sympy.Symbol(s.name, real=True) for s in expr.free_symbols})
-
-
-# sympy -> preorder ----------------------------------------------------------------------------
-_SYMPY_FUNCTIONS = {sympy.sin: "sin", sympy.cos: "cos", sympy.tan: "tan", sympy.log: "log",
-                    sympy.exp: "exp", sympy.Abs: "abs", sympy.asin: "asin", sympy.acos: "acos",
-                    sympy.atan: "atan", sympy.sinh: "sinh", sympy.cosh: "cosh",
-                    sympy.tanh: "tanh"}
-_POWERS = {sympy.Integer(2): ["pow2"], sympy.Integer(3): ["pow3"], sympy.Rational(1, 2): ["sqrt"],
-           sympy.Integer(-1): ["inv"], sympy.Integer(-2): ["inv", "pow2"],
-           sympy.Integer(-3): ["inv", "pow3"], sympy.Rational(-1, 2): ["inv", "sqrt"]}
-
-
-def _chain(names: list[str], values: list, op: str, parts: list[Callable[[], None]]) -> None:
-    """Emit ``op(op(a, b), c)…`` for a left-assoc chain of operand emitters (preorder)."""
-    names.extend([op] * (len(parts) - 1))
-    for part in parts:
-        part()
-
-
-def _from_sympy(e: sympy.Basic, variables: dict[str, int], names: list[str], values: list
-                ) -> None:
-    def emit(sub):
-        return lambda: _from_sympy(sub, variables, names, values)
-
-    if e.is_Symbol:
-        if e.name in variables:
-            names.append(f"x{variables[e.name]}")
-        elif VARIABLE.fullmatch(e.name):
-            names.append(e.name)
-        elif re.fullmatch(r"[cC](_?\d+)?", e.name):
-            names.append(CONSTANT)
-            values.append(None)
-        else:
-            raise ExpressionError(f"unknown symbol {e.name!r}: use x1, x2, … (or pass "
-                                  "variable_names) and c0, c1, … for constants")
-    elif e.has(sympy.zoo, sympy.oo, sympy.nan) or e.atoms(sympy.AccumBounds):
-        raise ExpressionError(f"cannot convert {e}: it is not finite (a division by zero?)")
-    elif e.is_number:  # any numeric subtree (2, 0.5, 4*pi, sqrt(2)) is one leaf
-        try:
-            value = complex(e.evalf())
-        except OverflowError:  # exp(exp(exp(5))): beyond float64
-            raise ExpressionError(f"cannot convert {e}: it is not finite (beyond float64)"
-                                  ) from None
-        if value.imag != 0:
-            raise ExpressionError(f"cannot convert {e}: it is not a real number")
-        if e.is_Integer and abs(int(e)) in INTEGER_CONSTANTS:
-            names.extend(["neg"] * (int(e) < 0) + [f"const_{abs(int(e))}"])
-        else:
-            names.append(CONSTANT)
-            values.append(value.real)
-    elif (e.is_Add or e.is_Mul) and sum(a.is_number for a in e.args) > 1:
-        numeric = [a for a in e.args if a.is_number]
-        rest = [a for a in e.args if not a.is_number]
-        folded = e.func(*numeric)
-        emit(e.func(folded, *rest, evaluate=False) if rest else folded)()
-    elif e.is_Add:
-        pos = [a for a in e.args if not a.could_extract_minus_sign()]
-        neg = [-a for a in e.args if a.could_extract_minus_sign()]
-        if not pos:
-            names.append("neg")
-            _chain(names, values, "add", [emit(a) for a in neg])
-            return
-        names.extend(["sub"] * len(neg))
-        _chain(names, values, "add", [emit(a) for a in pos])
-        for a in neg:  # preorder of sub(sub(P, n1), n2) is: sub sub P n1 n2
-            emit(a)()
-    elif e.is_Mul:
-        if e.could_extract_minus_sign():
-            names.append("neg")
-            emit(-e)()
-            return
-        num, den = [], []
-        for a in e.args:
-            base, exp = a.as_base_exp()
-            if a.is_Rational and not a.is_Integer and \
-                    {abs(a.p), a.q} <= set(INTEGER_CONSTANTS):  # x/2 reads better than 0.5*x
-                num += [sympy.Integer(a.p)] if a.p != 1 else []
-                den.append(sympy.Integer(a.q))
-            elif exp.is_Number and exp.is_negative:
-                den.append(base ** -exp)
-            else:
-                num.append(a)
-        if den:
-            num = num or [sympy.Integer(1)]
-            names.append("div")
-            _chain(names, values, "mul", [emit(a) for a in num])
-            _chain(names, values, "mul", [emit(a) for a in den])
-        else:
-            _chain(names, values, "mul", [emit(a) for a in e.args])
-    elif e.is_Pow:
-        base, exp = e.args
-        if exp in _POWERS:
-            names.extend(_POWERS[exp])
-            emit(base)()
-        elif base == sympy.E:
-            names.append("exp")
-            emit(exp)()
-        else:
-            names.append("pow")
-            emit(base)()
-            emit(exp)()
-    elif e.func is sympy.re:  # sympy's guard for complex intermediates; ours are real or NaN
-        emit(e.args[0])()
-    elif e.func in _SYMPY_FUNCTIONS and len(e.args) == 1:
-        names.append(_SYMPY_FUNCTIONS[e.func])
-        emit(e.args[0])()
-    else:
-        raise ExpressionError(f"cannot convert {e.func.__name__} ({e}) to an expression: "
-                              f"supported operators are {', '.join(OPERATORS)}")
-
-

@@ -32,6 +32,7 @@ from chatsr.symbolic.evaluation import compile_skeleton
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.metrics import mse as mean_squared_error
 from chatsr.symbolic.metrics import r2 as r2_score
+from chatsr.symbolic.validation import check_array
 
 __all__ = ["FitResult", "fit_constants", "loss_spread"]
 
@@ -171,8 +172,24 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
                         f"{type(expr).__name__}")
     X, y = _check_data(expr, X, y)
     weight = _check_weight(sample_weight, y)
-    sign = _log_sign(y, loss)  # 0: plain MSE; ±1: the sign of y on the log scale
-    target = y if not sign else np.log(sign * y)
+    sign = _log_sign(y, loss)
+    _check_options(restarts, maxiter, time_limit)
+    k = expr.n_constants
+    if k == 0:
+        return _result(expr, np.zeros(0), X, y, weight, sign, n_restarts_run=0,
+                       timed_out=False, start=start)
+    starts = _starting_points(k, restarts, random_state, initial)
+    deadline = math.inf if time_limit is None else start + time_limit
+    search = _Search(expr, X, y, weight, sign, deadline)
+    n_run, timed_out = search.run(starts, maxiter)
+    if timed_out:
+        logger.debug("fit_constants: time limit of %s s reached after %d restart(s)",
+                     time_limit, n_run)
+    return _result(expr, search.best_constants, X, y, weight, sign, n_restarts_run=n_run,
+                   timed_out=timed_out, start=start)
+
+
+def _check_options(restarts: int, maxiter: int, time_limit: float | None) -> None:
     if restarts < 1:
         raise ValueError(f"restarts must be at least 1, got {restarts}")
     if maxiter < 1:
@@ -181,99 +198,105 @@ def fit_constants(expr: Expression, X: np.ndarray, y: np.ndarray, *, restarts: i
         raise ValueError(f"time_limit must be a positive number of seconds or None, got "
                          f"{time_limit}")
 
-    k = expr.n_constants
-    if k == 0:
-        return _result(expr, np.zeros(0), X, y, weight, sign, n_restarts_run=0,
-                       timed_out=False, start=start)
 
-    # The objective is the (weighted) MSE divided by this scale, so that BFGS's gradient
-    # tolerance means the same on any data; the scale is var(y), or mean(y²) when y is
-    # constant, both weighted as the MSE is.
-    scale = (_weighted_variance(target, weight) if np.ptp(target) > 0
-             else _weighted_mean(target * target, weight))
-    if not 0 < scale < math.inf:  # y all zero, or so extreme that its variance over/underflows
-        scale = 1.0
-    norm = 2.0 / (y.size * scale)
-    deadline = math.inf if time_limit is None else start + time_limit
-    # Called directly rather than through expr.value_and_jacobian, whose per-call validation
-    # costs 20-30 % of an evaluation on small data; _check_data did that validation once.
-    value_and_jacobian = compile_skeleton(expr.names, True)
-    best_nmse, best_constants = math.inf, np.zeros(k)
+def _starting_points(k: int, restarts: int, random_state: int | np.random.Generator | None,
+                     initial: np.ndarray | None) -> list[np.ndarray]:
+    """The reference's fixed starts, then random draws; ``initial`` replaces the last one."""
+    rng = np.random.default_rng(random_state)
+    starts = [np.full(k, v) for v in FIXED_STARTS[:restarts]]
+    starts += list(rng.normal(0.0, INIT_SCALE, size=(restarts - len(starts), k)))
+    if initial is not None:
+        initial = check_array("initial", initial, shape=(k,), hint="one value per constant")
+        starts = [initial, *starts[:-1]]
+    return starts
 
-    def objective(c: np.ndarray) -> tuple[float, np.ndarray]:
-        nonlocal best_nmse, best_constants
-        values, jac = value_and_jacobian(X, c)  # (n,), (n, k)
-        if sign:  # d log(s f) / dc = f' / f; f of the wrong sign is a wall, as non-finite is
+
+class _Search:
+    """The BFGS restarts' shared state: the objective, its stopping rules and the best point
+    seen, which is kept across restarts and survives a timeout."""
+
+    def __init__(self, expr: Expression, X: np.ndarray, y: np.ndarray,
+                 weight: np.ndarray | None, sign: int, deadline: float):
+        self.X, self.weight, self.sign, self.deadline = X, weight, sign, deadline
+        self.target = y if not sign else np.log(sign * y)
+        self.norm = 2.0 / (y.size * _loss_scale(self.target, weight))
+        # Called directly rather than through expr.value_and_jacobian, whose per-call
+        # validation costs 20-30 % of an evaluation on small data; _check_data did it once.
+        self.value_and_jacobian = compile_skeleton(expr.names, True)
+        self.best_nmse, self.best_constants = math.inf, np.zeros(expr.n_constants)
+        self.previous, self.stalled = math.inf, 0
+
+    def run(self, starts: list[np.ndarray], maxiter: int) -> tuple[int, bool]:
+        """BFGS from each start until the data are reproduced or the time is up: returns the
+        number of restarts started and whether the deadline cut the search short."""
+        n_run = 0
+        # numpy warnings off for the whole search: overflow and invalid values are expected
+        # while exploring, and the objective handles them.
+        with np.errstate(all="ignore"):
+            for x0 in starts:
+                if time.perf_counter() > self.deadline:
+                    return n_run, True
+                n_run += 1
+                self.previous, self.stalled = math.inf, 0
+                try:
+                    # The result is not needed: the objective keeps the best point it has seen.
+                    minimize(self.objective, x0, jac=True, method="BFGS", callback=self.callback,
+                             options={"maxiter": maxiter, "gtol": GTOL})
+                except _TimeUp:
+                    return n_run, True
+                if self.best_nmse <= EXACT_NMSE:
+                    break
+        return n_run, False
+
+    def objective(self, c: np.ndarray) -> tuple[float, np.ndarray]:
+        """The normalised (weighted) loss at constants ``c`` and its gradient."""
+        values, jac = self.value_and_jacobian(self.X, c)  # (n,), (n, k)
+        if self.sign:  # d log(s f) / dc = f' / f; f of the wrong sign is a wall, as inf is
+            sign = self.sign
             values = np.log(np.where(sign * values > 0, sign * values, np.nan))
             jac = jac / np.exp(values)[:, None] * sign
-        residual = values - target  # (n,)
-        weighted = residual if weight is None else weight * residual  # (n,)
-        nmse = float(weighted @ residual) * (0.5 * norm)
-        grad = norm * (jac.T @ weighted)  # (k,)
+        residual = values - self.target  # (n,)
+        weighted = residual if self.weight is None else self.weight * residual  # (n,)
+        nmse = float(weighted @ residual) * (0.5 * self.norm)
+        grad = self.norm * (jac.T @ weighted)  # (k,)
         if math.isfinite(nmse) and not np.isfinite(grad).all():
             # NaN in the Jacobian where the values are finite is an indeterminate 0·inf: the
             # derivative of x**C at x = 0, of sqrt(C*x) at x = 0. The term does not change
             # with the constant at that point, so its true derivative is 0.
-            grad = norm * (np.where(np.isnan(jac), 0.0, jac).T @ weighted)
+            grad = self.norm * (np.where(np.isnan(jac), 0.0, jac).T @ weighted)
         if not (math.isfinite(nmse) and np.isfinite(grad).all()):
             # A point where the expression (or its derivative) is not finite somewhere is a
             # wall: +inf makes the Wolfe line search reject the step and backtrack into the
             # finite region. NaN stops BFGS on the spot ("NaN result encountered"); a large
             # finite sentinel such as 1e300 also works but took more evaluations to back off.
-            nmse, grad = math.inf, np.zeros(k)
-        elif nmse < best_nmse:
-            best_nmse, best_constants = nmse, c.copy()
+            nmse, grad = math.inf, np.zeros_like(c)
+        elif nmse < self.best_nmse:
+            self.best_nmse, self.best_constants = nmse, c.copy()
         # Checked here rather than in a per-iteration callback: a single line search can take
         # many evaluations, and this bounds the overrun to one evaluation.
-        if time.perf_counter() > deadline:
+        if time.perf_counter() > self.deadline:
             raise _TimeUp
         return nmse, grad
 
-    previous, stalled = math.inf, 0
-
-    def callback(intermediate_result: OptimizeResult) -> None:  # once per BFGS iteration
-        nonlocal previous, stalled
+    def callback(self, intermediate_result: OptimizeResult) -> None:
+        """Once per BFGS iteration: end the restart on a plateau."""
         current = intermediate_result.fun
-        stalled = stalled + 1 if previous - current <= FTOL * current else 0
-        previous = current
+        self.stalled = self.stalled + 1 if self.previous - current <= FTOL * current else 0
+        self.previous = current
         # Two stalled iterations in a row, not one: BFGS sometimes takes one tiny step while
         # its Hessian estimate catches up and then makes large progress again.
-        if stalled == STALLED_ITERATIONS:
+        if self.stalled == STALLED_ITERATIONS:
             raise StopIteration  # scipy's way to end a minimisation early
 
-    rng = np.random.default_rng(random_state)
-    starts = [np.full(k, v) for v in FIXED_STARTS[:restarts]]
-    starts += list(rng.normal(0.0, INIT_SCALE, size=(restarts - len(starts), k)))
-    if initial is not None:
-        initial = np.asarray(initial, dtype=np.float64)
-        if initial.shape != (k,) or not np.isfinite(initial).all():
-            raise ValueError(f"initial must hold {k} finite constants, got {initial!r}")
-        starts = [initial, *starts[:-1]]
-    timed_out = False
-    n_run = 0
-    # numpy warnings off for the whole search: overflow and invalid values are expected while
-    # exploring, and they are handled in the objective.
-    with np.errstate(all="ignore"):
-        for x0 in starts:
-            if time.perf_counter() > deadline:
-                timed_out = True
-                break
-            n_run += 1
-            previous, stalled = math.inf, 0
-            try:
-                # The result is not needed: the objective keeps the best point it has seen.
-                minimize(objective, x0, jac=True, method="BFGS", callback=callback,
-                         options={"maxiter": maxiter, "gtol": GTOL})
-            except _TimeUp:
-                timed_out = True
-                break
-            if best_nmse <= EXACT_NMSE:
-                break
-    if timed_out:
-        logger.debug("fit_constants: time limit of %s s reached after %d restart(s)",
-                     time_limit, n_run)
-    return _result(expr, best_constants, X, y, weight, sign, n_restarts_run=n_run,
-                   timed_out=timed_out, start=start)
+
+def _loss_scale(target: np.ndarray, weight: np.ndarray | None) -> float:
+    """What the objective divides the loss by, so that BFGS's gradient tolerance means the
+    same on any data: var(y), or mean(y²) when y is constant, weighted as the loss is."""
+    scale = (_weighted_variance(target, weight) if np.ptp(target) > 0
+             else _weighted_mean(target * target, weight))
+    if not 0 < scale < math.inf:  # y all zero, or so extreme that its variance over/underflows
+        return 1.0
+    return scale
 
 
 def loss_spread(y: np.ndarray, sample_weight: np.ndarray | None = None,
@@ -336,32 +359,18 @@ def _check_weight(sample_weight: np.ndarray | None, y: np.ndarray) -> np.ndarray
     """The weights scaled to mean 1 (so the weighted MSE is a plain mean), or None."""
     if sample_weight is None:
         return None
-    weight = np.asarray(sample_weight, dtype=np.float64)
-    if weight.shape != y.shape:
-        raise ValueError(f"sample_weight must have shape {y.shape} like y, got {weight.shape}")
-    if not np.isfinite(weight).all() or (weight < 0).any() or not weight.any():
-        raise ValueError("sample_weight must be finite and non-negative, and not all zero")
+    weight = check_array("sample_weight", sample_weight, shape=y.shape, hint="one per point of y")
+    if (weight < 0).any() or not weight.any():
+        raise ValueError("sample_weight must be non-negative, and not all zero")
     return weight / weight.mean()
 
 
 def _check_data(expr: Expression, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array of shape (n_points, n_columns), got shape "
-                         f"{X.shape}")
-    if y.ndim != 1:
-        raise ValueError(f"y must be a 1-D array of shape (n_points,), got shape {y.shape}")
+    X = check_array("X", X, shape=("n_points", "n_columns"))
+    y = check_array("y", y, shape=("n_points",))
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"X and y must have the same number of points, got {X.shape[0]} rows "
                          f"in X and {y.shape[0]} values in y")
-    if X.shape[0] == 0:
-        raise ValueError("X and y must hold at least 1 point, got 0")
-    for name, a in (("X", X), ("y", y)):
-        bad = np.count_nonzero(~np.isfinite(a))
-        if bad:
-            raise ValueError(f"{name} must be finite, but {bad} of its {a.size} values are NaN "
-                             "or inf")
     used = expr.variables
     if used and used[-1] > X.shape[1]:
         raise ValueError(f"X has {X.shape[1]} column(s) but the expression uses x{used[-1]}")

@@ -34,6 +34,7 @@ import numpy as np
 import sympy
 
 from chatsr.symbolic.expressions import Expression, sympify_real
+from chatsr.symbolic.validation import check_array
 
 __all__ = ["accuracy_to_tolerance", "mse", "nmse", "r2", "symbolic_recovery"]
 
@@ -115,17 +116,10 @@ def accuracy_to_tolerance(y: np.ndarray, yhat: np.ndarray, *, tol: float = 0.05,
 
 
 def _check_pair(y: np.ndarray, yhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y, dtype=np.float64)
-    yhat = np.asarray(yhat, dtype=np.float64)
-    if y.ndim != 1:
-        raise ValueError(f"y must be a 1-D array of targets, got shape {y.shape}")
+    y = check_array("y", y, shape=("n_points",))
+    yhat = check_array("yhat", yhat, shape=("n_points",), finite=False)
     if yhat.shape != y.shape:
         raise ValueError(f"yhat must have the shape of y {y.shape}, got {yhat.shape}")
-    if y.size == 0:
-        raise ValueError("y and yhat must hold at least 1 point, got 0")
-    if not np.isfinite(y).all():
-        raise ValueError(f"y must be finite, but {np.count_nonzero(~np.isfinite(y))} of its "
-                         f"{y.size} values are NaN or inf")
     return y, yhat
 
 

@@ -213,10 +213,13 @@ def test_output_sab_is_optional():
     ("points", "mask", "error", "match"),
     [
         (torch.randn(2, 10, 5), None, ValueError, r"max_dims \+ 1 = 4 columns.*got 5"),
-        (torch.randn(10, C), None, ValueError, r"shape \(batch, num_points, max_dims \+ 1\)"),
+        (torch.randn(10, C), None, ValueError,
+         r"points must be a 3-D array of shape \(batch, num_points, max_dims \+ 1\), got "
+         r"shape \(10, 4\); add a batch dimension"),
         (torch.ones(2, 10, C, dtype=torch.long), None, TypeError, "floating-point.*int64"),
         (torch.randn(2, 10, C), torch.ones(2, 11, dtype=torch.bool), ValueError,
-         r"mask must have shape .* \(2, 10\).*got \(2, 11\)"),
+         r"mask must be a 2-D array of shape \(2, 10\), got shape \(2, 11\); \(batch, "
+         r"num_points\), to match points"),
         (torch.randn(2, 10, C), torch.ones(2, 10), TypeError, "mask must be a bool.*float32"),
         (torch.randn(2, 10, C), torch.tensor([[True] * 10, [False] * 10]), ValueError,
          r"at least one real point.*rows \[1\]"),
