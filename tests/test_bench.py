@@ -8,15 +8,15 @@ import pytest
 import sympy
 import torch
 
-from chatsr.bench.runner import (
+from chatsr.bench import (
     RESULT_COLUMNS,
-    _data,
     gplearn_to_sympy,
     run_benchmark,
     select_problems,
     summarize,
     summary_markdown,
 )
+from chatsr.bench.runner import _data
 from chatsr.cli.main import main
 from chatsr.data.benchmarks import NGUYEN
 from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM

@@ -1,4 +1,4 @@
-"""Tests of chatsr.training.debugger: the report agrees with the model's own forward and generate."""
+"""Tests of chatsr.training.debugger: the report agrees with the model's forward and generate."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from chatsr.bench.runner import (
+from chatsr.bench import (
     DEFAULT_MAX_VARS,
     DEFAULT_METHODS,
     DEFAULT_TIMEOUT,

@@ -4,10 +4,10 @@ For one point set (and prompt) :func:`debug_sample` gathers what the reference's
 printed: the teacher-forced loss on the known answer, token by token; the distribution of the
 first generated token; and greedy generation step by step, with the probability of each chosen
 token and its top-k rivals. :func:`debug_record` does the same for a sample in ChatSR's JSON
-format, and :func:`run_debug` backs the ``chatsr debug`` subcommand.
+format; ``chatsr debug`` (`chatsr.cli.debug`) prints its report.
 
-torch, transformers and the model modules are imported inside the functions: ``chatsr --help``
-declares this subcommand's arguments with :func:`add_debug_arguments`, and must stay instant.
+torch, transformers and the model modules are imported inside the functions, so that importing
+this module stays cheap.
 
 >>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 >>> from chatsr.model.processing import ChatSRProcessor, pack_points
@@ -167,9 +167,7 @@ def debug_sample(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: n
         processor rejects.
     """
     import torch
-    from transformers import LogitsProcessorList
 
-    from chatsr.model.grammar import PreorderGrammar, grammar_token_ids
     from chatsr.model.processing import DEFAULT_PROMPT
     from chatsr.symbolic.validation import check_integer
 
@@ -177,40 +175,64 @@ def debug_sample(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: n
     check_integer("max_new_tokens", max_new_tokens, 2 if constrained else 1)
     prompt = DEFAULT_PROMPT if prompt is None else prompt
     tokenizer = processor.tokenizer
-    device = next(model.parameters()).device
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             loss, token_losses = None, []
             if answer is not None:
-                batch = _to(processor([points], [prompt], [answer]), device)
-                token_losses = _token_losses(model(**batch).logits, batch["labels"], tokenizer)
+                token_losses = _teacher_forced(model, processor, points, prompt, answer)
                 loss = sum(nll for _, nll in token_losses) / len(token_losses)
-            batch = _to(processor([points], [prompt]), device)
-            prompt_length = batch["input_ids"].shape[1]
-            processors = LogitsProcessorList()
-            if constrained:
-                processors.append(PreorderGrammar(
-                    token_ids=grammar_token_ids(tokenizer, max_vars=processor.max_dims),
-                    eos_token_id=tokenizer.eos_token_id, prompt_length=prompt_length,
-                    max_length=max_new_tokens - 1, num_variables=_num_variables(points)))
-            out = model.generate(**batch, do_sample=False, num_beams=1,
-                                 max_new_tokens=max_new_tokens, logits_processor=processors,
-                                 output_scores=True, output_logits=True,
-                                 return_dict_in_generate=True)
+            generated, out = _greedy(model, processor, points, prompt, max_new_tokens,
+                                     constrained)
     finally:
         model.train(was_training)
-    generated = out.sequences[0, prompt_length:].tolist()
     first = out.logits[0][0].float().softmax(dim=-1)  # (V,) raw, before any grammar
+    return DebugReport(loss=loss, token_losses=token_losses,
+                       first_token=_top(first, top_k, tokenizer),
+                       steps=_steps(generated, out.scores, top_k, tokenizer),
+                       formula=_formula(generated, tokenizer))
+
+
+def _teacher_forced(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.ndarray,
+                    prompt: str, answer: Sequence[str]) -> list[TokenProbability]:
+    """``-log p`` of each answer token (EOS included) with the known answer fed in."""
+    batch = _to(processor([points], [prompt], [answer]), next(model.parameters()).device)
+    return _token_losses(model(**batch).logits, batch["labels"], processor.tokenizer)
+
+
+def _greedy(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.ndarray,
+            prompt: str, max_new_tokens: int, constrained: bool) -> tuple[list[int], Any]:
+    """Greedy generation (under the grammar when ``constrained``): the generated ids, and
+    ``generate``'s output with the raw logits and the scores greedy chose from."""
+    from transformers import LogitsProcessorList
+
+    from chatsr.model.grammar import PreorderGrammar, grammar_token_ids
+
+    tokenizer = processor.tokenizer
+    batch = _to(processor([points], [prompt]), next(model.parameters()).device)
+    prompt_length = batch["input_ids"].shape[1]
+    processors = LogitsProcessorList()
+    if constrained:
+        processors.append(PreorderGrammar(
+            token_ids=grammar_token_ids(tokenizer, max_vars=processor.max_dims),
+            eos_token_id=tokenizer.eos_token_id, prompt_length=prompt_length,
+            max_length=max_new_tokens - 1, num_variables=_num_variables(points)))
+    out = model.generate(**batch, do_sample=False, num_beams=1, max_new_tokens=max_new_tokens,
+                         logits_processor=processors, output_scores=True, output_logits=True,
+                         return_dict_in_generate=True)
+    return out.sequences[0, prompt_length:].tolist(), out
+
+
+def _steps(generated: list[int], scores: Sequence[torch.Tensor], top_k: int, tokenizer: Any
+           ) -> list[tuple[str, float, list[TokenProbability]]]:
+    """Per generated token: the token, its probability and the ``top_k`` of its step."""
     steps = []
-    for token_id, scores in zip(generated, out.scores, strict=True):
-        probabilities = scores[0].float().softmax(dim=-1)  # (V,) what greedy chose from
+    for token_id, step_scores in zip(generated, scores, strict=True):
+        probabilities = step_scores[0].float().softmax(dim=-1)  # (V,) what greedy chose from
         steps.append((tokenizer.convert_ids_to_tokens(token_id),
                       float(probabilities[token_id]), _top(probabilities, top_k, tokenizer)))
-    return DebugReport(loss=loss, token_losses=token_losses,
-                       first_token=_top(first, top_k, tokenizer), steps=steps,
-                       formula=_formula(generated, tokenizer))
+    return steps
 
 
 def debug_record(model: ChatSRForCausalLM, processor: ChatSRProcessor, record: dict,
@@ -259,10 +281,6 @@ def debug_record(model: ChatSRForCausalLM, processor: ChatSRProcessor, record: d
                   if turn.get("from") == "human"), None)
     options = {"prompt": human, "answer": record.get("expression_tokens")} | options
     return debug_sample(model, processor, pack_points(X, y, max_dims), **options)
-
-
-
-
 
 
 # helpers ---------------------------------------------------------------------------------------

@@ -1,113 +1,35 @@
-"""An explorer for notebooks: choose or upload data, press Discover, read the formula.
-
-``Explorer()`` in a notebook cell shows the whole interface: a shipped data set or an uploaded
-CSV file, the target column and the features, a prompt for the model, the operators allowed,
-the number of candidates and the time budget. Discover fits a `ChatSRRegressor` and fills four
-tabs: the best formula (LaTeX, R², MSE), the Pareto front, the formula plotted against the data,
-and the model's first-token probabilities for these data and this prompt.
-
-Every control is an attribute, so the logic runs without a browser: set widget values, call
-``explorer.discover_button.click()`` and read the result widgets. Errors (a bad file, data the
-regressor rejects, a missing model) are shown as a message in the interface, never as a
-traceback. The model is loaded on the first Discover, so the interface appears at once.
-
->>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
->>> from chatsr.model.tokenizer import load_tokenizer
->>> tok = load_tokenizer()
->>> explorer = Explorer(model=(ChatSRForCausalLM(ChatSRConfig.tiny(tok)).eval(), tok))
->>> explorer.dataset.value, explorer.target.value, explorer.features.value
-('kepler', 'period', ('a',))
->>> explorer.discover_button.description, explorer.allowed_operators is None
-('Discover', True)
-"""
+"""The explorer itself: the controls, what they do to each other, and Discover."""
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
-import sympy
-from matplotlib.figure import Figure
 
 from chatsr.data.datasets import DATASETS, Dataset
-from chatsr.plots import plot_fit
 from chatsr.symbolic.operators import OPERATORS
+from chatsr.widgets.render import debug_html, figure_output, formula_html, pareto_html
+from chatsr.widgets.sources import Source, numeric_columns, read_csv
 
 if TYPE_CHECKING:
     from chatsr.estimator import ChatSRRegressor
     from chatsr.training.debugger import DebugReport
 
-__all__ = ["Explorer", "read_csv"]
+__all__ = ["STAGES", "Explorer"]
 
 logger = logging.getLogger(__name__)
 
-DIGITS = 4  # significant digits of the constants and losses shown
 PROMPT_HELP = ("Context for the model, e.g. \"It contains sin.\", \"There is no exp in the "
                "formula.\", \"All values of x1 are positive.\" (x1, x2, … are the features in "
                "order)")
 STAGES = ("loading the model", "searching", "drawing the results", "reading the first token")
 ERROR_STYLE = "color: #b00020"
-
-
-def read_csv(content: bytes) -> pd.DataFrame:
-    """A table from the bytes of a CSV file (``#`` lines are comments, as in the shipped data).
-
-    Raises ``ValueError`` with a readable message when the bytes are not a CSV table with at
-    least one row and two numeric columns (a target and a feature).
-
-    >>> read_csv(b"# a comment\\nx,y\\n1,2\\n3,4\\n").columns.tolist()
-    ['x', 'y']
-    >>> read_csv(b"name\\nMars\\n")
-    Traceback (most recent call last):
-    ...
-    ValueError: the file has 0 numeric column(s); it needs a target and at least one feature
-    """
-    try:
-        frame = pd.read_csv(io.BytesIO(content), comment="#")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"the file is not UTF-8 text ({error.reason} at byte "
-                         f"{error.start})") from None
-    except pd.errors.EmptyDataError:
-        raise ValueError("the file is empty") from None
-    except pd.errors.ParserError as error:
-        raise ValueError(f"the file is not a valid CSV table: {error}") from None
-    frame.columns = [str(c) for c in frame.columns]
-    if frame.empty:
-        raise ValueError("the file has a header but no rows")
-    numeric = _numeric_columns(frame)
-    if len(numeric) < 2:
-        raise ValueError(f"the file has {len(numeric)} numeric column(s); it needs a target "
-                         f"and at least one feature")
-    return frame
-
-
-def _numeric_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-
-
-@dataclass
-class _Source:
-    """A table to explore: a shipped data set (read on first use) or an uploaded file."""
-
-    description: str
-    target: str | None = None
-    prompt: str | None = None
-    dataset: Dataset | None = None
-    table: pd.DataFrame | None = None
-
-    def frame(self) -> pd.DataFrame:
-        if self.table is None:
-            self.table = self.dataset.frame()
-        return self.table
 
 
 class Explorer:
@@ -153,7 +75,7 @@ class Explorer:
         self.estimator: ChatSRRegressor | None = None
         self.report: DebugReport | None = None
         self._loaded = model if isinstance(model, tuple) else None
-        self._sources = {name: _Source(dataset.describe(), dataset.target, dataset.prompt,
+        self._sources = {name: Source(dataset.describe(), dataset.target, dataset.prompt,
                                        dataset=dataset)
                          for name, dataset in datasets.items()}
         wide = widgets.Layout(width="100%")
@@ -220,7 +142,7 @@ class Explorer:
         source = self._sources[self.dataset.value]
         self.message.value = ""
         try:
-            numeric = _numeric_columns(source.frame())
+            numeric = numeric_columns(source.frame())
         except (OSError, ValueError) as error:  # a data set whose file is missing or broken
             self._show_error(error)
             return
@@ -244,7 +166,7 @@ class Explorer:
             self._show_error(f"cannot read {name}: {error}")
             return
         key = f"{name} (uploaded)"
-        self._sources[key] = _Source(f"{name}: uploaded, {len(frame)} rows, columns "
+        self._sources[key] = Source(f"{name}: uploaded, {len(frame)} rows, columns "
                                      f"{', '.join(frame.columns)}", table=frame)
         self.dataset.options = list(self._sources)
         self.dataset.value = key
@@ -311,12 +233,12 @@ class Explorer:
                                     random_state=self.random_state)
         self.estimator = estimator.fit(X, y, prompt=prompt)
         self._stage(2)
-        self.formula.value = _formula_html(estimator, str(y.name))
-        self.pareto.value = _pareto_html(estimator)
-        self.plot.outputs = (_figure_output(estimator, X, y),)
+        self.formula.value = formula_html(estimator, str(y.name))
+        self.pareto.value = pareto_html(estimator)
+        self.plot.outputs = (figure_output(estimator, X, y),)
         self._stage(3)
         self.report = self._first_token(model, estimator, prompt)
-        self.debug.value = _debug_html(self.report)
+        self.debug.value = debug_html(self.report)
 
     def _problem(self) -> tuple[pd.DataFrame, pd.Series]:
         features = list(self.features.value)
@@ -355,63 +277,3 @@ class Explorer:
     def _show_error(self, error: Exception | str) -> None:
         text = str(error) if isinstance(error, str) else f"{type(error).__name__}: {error}"
         self.message.value = f"<p style='{ERROR_STYLE}'>{html.escape(text)}</p>"
-
-
-# rendering ----------------------------------------------------------------------------------------
-def _latex(expression: sympy.Expr) -> str:
-    return html.escape(sympy.latex(expression.evalf(DIGITS)))
-
-
-def _formula_html(estimator: ChatSRRegressor, target: str) -> str:
-    best = estimator.best_
-    lhs = sympy.latex(sympy.Symbol(target))
-    return (f"<p style='font-size: 1.3em'>${html.escape(lhs)} = "
-            f"{_latex(estimator.sympy())}$</p>"
-            f"<p>R² = {best['r2']:.6f}, MSE = {best['mse']:.{DIGITS}g}, complexity "
-            f"{int(best['complexity'])}; chosen among {len(estimator.equations_)} formulas "
-            f"on the Pareto front (fit: {estimator.fit_time_:.1f} s)</p>")
-
-
-def _pareto_html(estimator: ChatSRRegressor) -> str:
-    """``equations_`` as a table, simplest first, the chosen formula in bold."""
-    header = "".join(f"<th>{h}</th>" for h in ("complexity", "formula", "MSE", "R²",
-                                               "score", "found by"))
-    rows = []
-    for label, row in estimator.equations_.iterrows():
-        bold = " style='font-weight: bold'" if label == estimator.best_.name else ""
-        cells = (int(row["complexity"]), f"${_latex(row['equation'])}$",
-                 f"{row['mse']:.{DIGITS}g}", f"{row['r2']:.6f}", f"{row['score']:.{DIGITS}g}",
-                 html.escape(str(row["source"])))
-        rows.append(f"<tr{bold}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-            f"<p><small>The chosen formula is in bold.</small></p>")
-
-
-def _figure_output(estimator: ChatSRRegressor, X: pd.DataFrame, y: pd.Series) -> dict:
-    """`plot_fit` as a PNG display message for an ``Output`` widget.
-
-    A bare ``Figure`` (not pyplot's) leaves nothing open for the inline backend to show twice,
-    and the message is built by hand because an Output's capture needs a running kernel.
-    """
-    figure = Figure(figsize=(5, 4), layout="tight")
-    plot_fit(estimator, X, y, ax=figure.add_subplot())
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"),
-                     "text/plain": f"<the best formula against {y.name}>"}}
-
-
-def _debug_html(report: DebugReport) -> str:
-    """The first-token probabilities as a table with bars, most likely first."""
-    rows = "".join(
-        f"<tr><td><code>{html.escape(token)}</code></td><td>{p:.4f}</td><td>"
-        f"<div style='background: #4c78a8; height: 0.8em; width: {200 * p:.0f}px'></div>"
-        f"</td></tr>" for token, p in report.first_token)
-    total = sum(p for _, p in report.first_token)
-    return ("<p>The model's probabilities for the first token of the formula, for these data "
-            "and this prompt (before the grammar restricts them).</p>"
-            f"<table><thead><tr><th>token</th><th>p</th><th></th></tr></thead>"
-            f"<tbody>{rows}</tbody></table>"
-            f"<p><small>These {len(report.first_token)} tokens hold {total:.1%} of the "
-            f"probability.</small></p>")
