@@ -1,10 +1,11 @@
 """Exports of a fitted formula: sympy, LaTeX, a numpy function and a torch module.
 
-Each takes an :class:`~chatsr.symbolic.expressions.Expression` whose constants are fitted and, optionally,
-names for ``x1, x2, …`` (in column order). The numpy function is the expression's own compiled
-evaluation; the torch module evaluates the same operator templates (:mod:`chatsr.symbolic.operators`)
-with torch functions, so both give the values ``expr(X)`` gives, and it holds the constants as
-a parameter so that they can be fine-tuned by gradient descent. torch is imported by
+Each takes an :class:`~chatsr.symbolic.expressions.Expression` whose constants are fitted
+and, optionally, names for ``x1, x2, …`` (in column order). The numpy function is the
+expression's own compiled evaluation; the torch module runs the same compiled code
+(:mod:`chatsr.symbolic.evaluation`) with torch functions, so both give the values ``expr(X)``
+gives, and it holds the constants as a parameter so that they can be fine-tuned by gradient
+descent. torch is imported by
 :func:`to_torch` only: the symbolic side of the package never needs it.
 
 >>> expr = Expression.from_sympy("2.5*sin(x1) + x2**2")
@@ -25,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import sympy
 
+from chatsr.symbolic.evaluation import compile_skeleton, make_backend
 from chatsr.symbolic.expressions import Expression
-from chatsr.symbolic.operators import CONSTANT, INTEGER, OPERATORS, ExpressionError
+from chatsr.symbolic.operators import ExpressionError
 
 if TYPE_CHECKING:
     import torch
@@ -152,38 +154,15 @@ def _n_columns(expr: Expression) -> int:
     return expr.variables[-1] if expr.variables else 0
 
 
-def _program(names: Sequence[str]) -> tuple[tuple[str, Any], ...]:
-    """Postfix steps for a stack machine: the preorder read backwards, each node as
-    ``(kind, payload)``; constants keep their preorder numbers ``C0, C1, …``."""
-    steps = []
-    constant = sum(n == CONSTANT for n in names)
-    for name in reversed(names):
-        if name in OPERATORS:
-            steps.append(("op", name))
-        elif name == CONSTANT:
-            constant -= 1
-            steps.append(("C", constant))
-        elif m := INTEGER.fullmatch(name):
-            steps.append(("int", float(m.group(1))))
-        else:
-            steps.append(("x", int(name[1:]) - 1))
-    return tuple(steps)
-
-
 @functools.cache
 def _torch_expression_class() -> type:
     import torch
 
-    class TorchAsNumpy:
-        """The numpy functions the operator templates call, answered by torch."""
-
-        def __getattr__(self, name: str) -> Any:
-            return torch.pow if name == "power" else getattr(torch, name)
-
-    namespace = {"np": TorchAsNumpy()}
-    operations = {name: (op.arity, eval(f"lambda {', '.join('ab'[:op.arity])}: "
-                                        f"{op.numpy.format('a', 'b')}", namespace))
-                  for name, op in OPERATORS.items()}
+    # the evaluator's compiled code with torch functions: the values expr(X) has, and
+    # gradients by autograd; arrays made from X keep its dtype and device
+    backend = make_backend("torch", torch, aliases={"power": "pow"},
+                           ones=lambda X: X.new_ones(X.shape[0]),
+                           zeros=lambda X, k: X.new_zeros((X.shape[0], k)))
 
     class TorchExpression(torch.nn.Module):
         """A fitted formula as a torch module; see :func:`chatsr.export.to_torch`."""
@@ -194,25 +173,13 @@ def _torch_expression_class() -> type:
             self.variable_names = None if variable_names is None else tuple(variable_names)
             self.constants = torch.nn.Parameter(
                 torch.tensor(expr.constants or (), dtype=torch.float64))  # (k,)
-            self._program = _program(expr.names)
             self._n_columns = _n_columns(expr)
 
         def forward(self, X: torch.Tensor) -> torch.Tensor:
             if X.ndim != 2 or X.shape[1] < self._n_columns:
                 raise ValueError(f"X must be a 2-D tensor (n_points, n_columns) with at least "
                                  f"{self._n_columns} column(s), got shape {tuple(X.shape)}")
-            stack: list[torch.Tensor] = []
-            for kind, payload in self._program:
-                if kind == "op":
-                    arity, fn = operations[payload]
-                    stack.append(fn(*(stack.pop() for _ in range(arity))))
-                elif kind == "C":
-                    stack.append(self.constants[payload])  # () broadcasts against (n,)
-                elif kind == "int":
-                    stack.append(X.new_tensor(payload))  # a tensor: torch.sin(2.0) would fail
-                else:
-                    stack.append(X[:, payload])  # (n,)
-            return torch.broadcast_to(stack.pop(), X.shape[:1])  # (n,) even for f = C
+            return compile_skeleton(self.names, False, backend)(X, self.constants)
 
         def to_expression(self) -> Expression:
             """The formula with the module's current constant values."""

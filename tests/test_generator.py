@@ -1,21 +1,17 @@
+import ast
 import itertools
 import re
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from chatsr.data.benchmarks import benchmark_exclusions
-from chatsr.data.generator import (
-    CHUNK_SIZE,
-    GeneratorConfig,
-    _sampler,
-    _structure_problem,
-    generate_samples,
-    iter_samples,
-)
+from chatsr.data.generator import CHUNK_SIZE, GeneratorConfig, generate_samples, iter_samples
 from chatsr.data.prompts import check_fact, parse_prompt
 from chatsr.data.records import sample_xy
+from chatsr.data.trees import _structure_problem, _TreeSampler
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import CONSTANT
 from chatsr.symbolic.skeletons import skeleton_key
@@ -39,6 +35,16 @@ def test_records_reproduce_their_targets(samples):
         expr = Expression.parse(record["expression_tokens"])
         assert expr.n_constants == len(record["constants"])
         np.testing.assert_allclose(expr(X, record["constants"]), y, rtol=1e-9, atol=0)
+
+
+def test_the_data_layer_builds_no_code_from_strings():
+    # formulas are evaluated by chatsr.symbolic.evaluation, from the one operator table
+    import chatsr.data
+
+    for path in Path(chatsr.data.__file__).parent.glob("*.py"):
+        calls = [node.func.id for node in ast.walk(ast.parse(path.read_text()))
+                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
+        assert not {"eval", "exec", "compile"} & set(calls), path
 
 
 def test_fields_padding_and_counts(samples):
@@ -180,7 +186,7 @@ def motzkin_shapes(m, min_leaves):
 def test_shapes_are_uniform(k):
     config = GeneratorConfig(min_length=6, max_length=6, max_vars=k, operators=["add", "sin"],
                              exclude=None)
-    sampler = _sampler(config)
+    sampler = _TreeSampler(config)
     rng = np.random.default_rng(0)
     shapes = Counter()
     for _ in range(6000):
@@ -195,7 +201,7 @@ def test_shapes_are_uniform(k):
 
 def test_operator_weights_are_respected():
     config = GeneratorConfig(operators={"add": 3.0, "mul": 1.0, "sin": 1.0}, exclude=None)
-    sampler = _sampler(config)
+    sampler = _TreeSampler(config)
     rng = np.random.default_rng(0)
     ops = Counter(n for _ in range(3000) for n in sampler.tree(rng)[0])
     assert 2.5 < ops["add"] / ops["mul"] < 3.5

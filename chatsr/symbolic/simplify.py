@@ -36,6 +36,10 @@ from __future__ import annotations
 import numpy as np
 import sympy
 
+from chatsr.symbolic.evaluation import evaluate
+from chatsr.symbolic.operators import ExpressionError
+from chatsr.symbolic.sympy_parsing import sympy_to_preorder
+
 __all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "SNAP_TOLERANCE", "SMALL_ARGUMENT", "linearizations",
            "prunings", "rewrites"]
 
@@ -61,51 +65,51 @@ def _undefined(expr: sympy.Expr) -> bool:
         expr.atoms(sympy.AccumBounds))
 
 
-def _values(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -> np.ndarray:
-    """``expr`` on the rows of ``X``; NaN where it is not a number (1/0 is ``zoo`` in sympy)."""
-    undefined = np.full(len(X), np.nan, dtype=np.complex128)
+def _values(expr: sympy.Expr, X: np.ndarray) -> np.ndarray:
+    """``expr`` on the rows of ``X`` by the package's evaluator, so that a rewrite is judged by
+    the values it has as an expression; NaN where it is not one (1/0 is ``zoo`` in sympy, a
+    constant part may overflow float64, a symbol may be an unfitted constant)."""
+    undefined = np.full(len(X), np.nan)
     if _undefined(expr):
         return undefined
     try:
-        with np.errstate(all="ignore"):
-            values = sympy.lambdify(symbols, expr, "numpy")(*X.T)
-    except ArithmeticError:  # a constant part computed in Python floats: 2.7**18713
+        names, constants = sympy_to_preorder(expr)
+    except ExpressionError:
         return undefined
-    return np.broadcast_to(np.asarray(values, dtype=np.complex128), (len(X),))
+    if None in constants:
+        return undefined
+    with np.errstate(all="ignore"):
+        return evaluate(names, X, constants)
 
 
-def _symbols(expr: sympy.Expr, n: int) -> list[sympy.Symbol]:
-    by_name = {s.name: s for s in expr.free_symbols}
-    return [by_name.get(f"x{i}", sympy.Symbol(f"x{i}", real=True)) for i in range(1, n + 1)]
-
-
-def _without_abs(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray) -> sympy.Expr:
+def _without_abs(expr: sympy.Expr, X: np.ndarray) -> sympy.Expr:
     replace = {}
     for node in expr.atoms(sympy.Abs):
-        inner = _values(node.args[0], symbols, X)
-        if np.all(np.isfinite(inner)) and np.all(inner.imag == 0):
-            if np.all(inner.real > 0):
-                replace[node] = node.args[0]
-            elif np.all(inner.real < 0):
-                replace[node] = -node.args[0]
+        inner = _values(node.args[0], X)
+        if not np.all(np.isfinite(inner)):
+            continue
+        if np.all(inner > 0):
+            replace[node] = node.args[0]
+        elif np.all(inner < 0):
+            replace[node] = -node.args[0]
     return expr.xreplace(replace)
 
 
-def _agrees(candidate: sympy.Expr, reference: np.ndarray, symbols: list[sympy.Symbol],
-            X: np.ndarray) -> bool:
+def _agrees(candidate: sympy.Expr, reference: np.ndarray, X: np.ndarray) -> bool:
     """Whether ``candidate``'s values on ``X`` are ``reference``'s (`_values` of the formula it
     replaces) to ``RELATIVE_CHANGE``."""
-    change = np.sqrt(np.mean(np.abs(_values(candidate, symbols, X) - reference) ** 2))
+    with np.errstate(invalid="ignore"):  # inf - inf: NaN, which never agrees
+        change = np.sqrt(np.mean(np.abs(_values(candidate, X) - reference) ** 2))
     return bool(change <= RELATIVE_CHANGE * np.sqrt(np.mean(np.abs(reference) ** 2)))
 
 
-def _without_negligible(expr: sympy.Expr, symbols: list[sympy.Symbol], X: np.ndarray
+def _without_negligible(expr: sympy.Expr, X: np.ndarray
                         ) -> sympy.Expr:
-    reference = _values(expr, symbols, X)
+    reference = _values(expr, X)
     # the smallest first; each removal is judged against the original values
     for constant in sorted(expr.atoms(sympy.Float), key=abs):
         candidate = expr.xreplace({constant: sympy.Integer(0)})
-        if _agrees(candidate, reference, symbols, X):
+        if _agrees(candidate, reference, X):
             expr = candidate
     return expr
 
@@ -132,23 +136,22 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     Returns distinct candidates, the plainest last; none when nothing changes. Values agree to
     about ``RELATIVE_CHANGE`` before the caller refits their constants.
     """
-    symbols = _symbols(expr, X.shape[1])
     def snapped(candidate: sympy.Expr) -> sympy.Expr:
         simple = _snapped(candidate)
         if simple == candidate:
             return candidate
-        return simple if _agrees(simple, _values(candidate, symbols, X), symbols, X) else candidate
+        return simple if _agrees(simple, _values(candidate, X), X) else candidate
 
-    tidy = snapped(_without_negligible(_without_abs(expr, symbols, X), symbols, X))
+    tidy = snapped(_without_negligible(_without_abs(expr, X), X))
     out = [tidy, snapped(_exponentials(tidy))]  # 0.3679**x1 -> exp(-1.0000*x1) -> exp(-x1)
     # force=True assumes positive bases ((1/a)**-1.5 is a**1.5, but sqrt(a**2) is a too): kept
     # only where the data agree
     flat = sympy.powdenest(tidy, force=True)
-    if flat != tidy and _agrees(flat, _values(tidy, symbols, X), symbols, X):
+    if flat != tidy and _agrees(flat, _values(tidy, X), X):
         out.append(flat)
     if sympy.count_ops(tidy) <= _MAX_OPS:
         out += [sympy.cancel(tidy), sympy.expand(tidy)]
-        out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), symbols, X))
+        out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), X))
     return _distinct(out, expr)
 
 
@@ -189,13 +192,12 @@ def linearizations(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     >>> linearizations(704.5 * (1 - sympy.cos(0.0533 * x1)), np.linspace(-1, 1, 9)[:, None])
     [1.0007035025*x1**2]
     """
-    symbols = _symbols(expr, X.shape[1])
     out = []
     for node in expr.atoms(sympy.Function):
         taylor = _TAYLOR.get(type(node))
         if taylor is None:
             continue
-        argument = _values(node.args[0], symbols, X)
+        argument = _values(node.args[0], X)
         if np.all(np.isfinite(argument)) and np.max(np.abs(argument)) <= SMALL_ARGUMENT:
             out.append(sympy.expand(expr.xreplace({node: taylor.subs(_u, node.args[0])})))
     return _distinct(out, expr)
