@@ -1,8 +1,8 @@
 """The discovery issue's acceptance problems: Kepler's third law and four noiseless formulas.
 
 For each problem and seed: the formula found with default settings, R² on the data, exact
-recovery by the SRBench rule (`chatsr.symbolic.metrics.symbolic_recovery`; Kepler: C·a^1.5) and the fit
-time; then the recoveries out of the seeds. Optional
+recovery by the SRBench rule (`chatsr.symbolic.metrics.symbolic_recovery`; Kepler: C·a^1.5)
+and the fit time; then the recoveries out of the seeds. Optional
 ``--max-rounds 0`` shows what the model's first proposals alone give (no search rounds).
 
     python scripts/bench_targets.py [--model DIR] [--time-budget 10] [--max-rounds 0] [--seeds 5]
