@@ -1,6 +1,6 @@
 """Training: one loop for one CPU, several processes of one machine, or a GPU cluster.
 
-``chatsr train`` (or ``torchrun --nproc_per_node N -m chatsr.train``) runs `train`. Under
+``chatsr train`` (or ``torchrun --nproc_per_node N -m chatsr.cli train``) runs `train`. Under
 torchrun, the model is sharded with FSDP2 (`chatsr.training.distributed`); the global batch is split
 between the ranks, and the loss is the sum over the global batch's answer tokens divided by
 their number, so a run on ``W`` processes takes the same steps as one process would on the
