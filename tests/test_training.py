@@ -2,6 +2,7 @@
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -203,3 +204,26 @@ def test_loss_curve_plot(tmp_path):
     history.append({"step": 5, "val_loss": 1.2, "parse_rate": 0.5})
     path = plot_history(history, tmp_path / "curve.png")
     assert path.read_bytes()[:4] == b"\x89PNG"
+
+
+class _CreatesAFile:
+    """Unpickling this runs code: it would create the file ``path``."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (Path.touch, (self.path,))
+
+
+def test_resuming_never_unpickles_code_from_a_checkpoint(tmp_path):
+    cfg = config(tmp_path, max_steps=4, save_every=2)
+    train(cfg)
+    witness = tmp_path / "code-ran"
+    saved = sorted(Path(cfg.output_dir).rglob("optimizer.pt"))
+    assert saved
+    for path in saved:  # whichever the run resumes from holds a pickle that would run code
+        torch.save({"optimizer": _CreatesAFile(witness), "scheduler": {}}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        train(config(tmp_path, max_steps=6, save_every=2))
+    assert not witness.exists()

@@ -221,7 +221,8 @@ class _Run:
             self.processor, batch_size=config.eval_samples, **share)
 
     def _resume(self, checkpoint: Path) -> None:
-        state = torch.load(checkpoint / "optimizer.pt", weights_only=False)
+        # a checkpoint folder is data: tensors and plain containers only, never pickled code
+        state = torch.load(checkpoint / "optimizer.pt", weights_only=True)
         dist_utils.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         saved = json.loads((checkpoint / "trainer_state.json").read_text())
