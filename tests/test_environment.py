@@ -5,14 +5,14 @@ create`` itself is not run here; this keeps the two files from drifting apart.
 """
 
 import re
+import tomllib
 from pathlib import Path
 
-import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ
-NOT_ON_CONDA = {"gplearn", "playwright"}  # installed by the pip section
+NOT_ON_CONDA = {"gplearn", "playwright", "pyoperon"}  # installed by the pip section
 SPEC = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(.*?)\s*$")
 
 
