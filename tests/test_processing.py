@@ -81,15 +81,21 @@ def test_data_token_is_expanded_to_k_adjacent_copies(processor, tokenizer):
     assert tokenizer.decode(ids) == PROMPTS[1].replace(DATA, DATA * K) + ANSWER_MARKER
 
 
-@pytest.mark.parametrize("prompt, count", [("Fit y.", 0), (f"{DATA} and {DATA}", 2)])
-def test_prompt_needs_exactly_one_data_token(processor, prompt, count):
-    with pytest.raises(ValueError, match=f"exactly once.*got {count}"):
-        processor(point_sets((3,)), [prompt])
+def test_a_prompt_needs_a_data_token(processor):
+    with pytest.raises(ValueError, match="prompt must contain <data>, where the points go"):
+        processor(point_sets((3,)), ["Fit y."])
 
 
-def test_a_prompt_must_be_text(processor):
-    with pytest.raises(ValueError, match="must be a string, got list"):
-        processor.encode_prompt([1, 2, 3])
+def test_only_the_first_data_token_takes_the_points(processor, tokenizer):
+    ids = processor.encode_prompt(f"{DATA} and {DATA}")
+    assert ids.count(processor.data_token_id) == K
+    assert tokenizer.decode(ids) == DATA * K + f" and {DATA}" + ANSWER_MARKER
+
+
+@pytest.mark.parametrize("prompt", [[1, 2, 3], 123, {"a": 1}, None])
+def test_a_prompt_must_be_text(processor, prompt):
+    with pytest.raises(TypeError, match=f"prompt must be a string, got {type(prompt).__name__}"):
+        processor.encode_prompt(prompt)
 
 
 def test_labels_cover_only_the_answer_and_eos(processor, tokenizer):

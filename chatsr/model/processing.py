@@ -17,6 +17,7 @@ here, where the user's mistake can be named, and not deep inside torch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -29,27 +30,53 @@ from chatsr.model.tokenizer import DATA
 from chatsr.symbolic.operators import math_token
 from chatsr.symbolic.validation import check_array
 
-__all__ = ["ANSWER_MARKER", "DEFAULT_PROMPT", "IGNORE_INDEX", "ChatSRProcessor", "answer_tokens",
-           "pack_points", "user_prompt"]
+__all__ = ["ANSWER_MARKER", "DEFAULT_PROMPT", "IGNORE_INDEX", "MAX_CONTEXT_CHARACTERS",
+           "MAX_PROMPT_TOKENS", "ChatSRProcessor", "answer_tokens", "pack_points", "user_prompt"]
 
 ANSWER_MARKER = "\nFormula:"
 DEFAULT_PROMPT = f"{DATA}\n{REFERENCE_REQUEST}"
 
 
-def user_prompt(context: str | None) -> str:
-    """The model's prompt for a user's sentence of context (None: `DEFAULT_PROMPT`).
+MAX_CONTEXT_CHARACTERS = 1000
+"""The most characters of context `user_prompt` takes (the facts training prompts state fit in
+under 200): a bound on the time and memory a prompt costs, checked before anything is tokenized."""
+MAX_PROMPT_TOKENS = 512
+"""The most tokens of an encoded prompt, ``<data>`` placeholders and answer marker included
+(`ChatSRProcessor.encode_prompt`); a context of `MAX_CONTEXT_CHARACTERS` characters of text
+fits, one of as many emoji (four byte tokens each) does not."""
 
-    The context follows the request, where training put its facts (`chatsr.data.prompts`); a
-    context that already holds ``<data>`` is taken as the whole prompt.
+
+def user_prompt(context: str | None) -> str:
+    """The model's prompt for a user's sentence of context (None or blank: `DEFAULT_PROMPT`).
+
+    The context follows the request, where training put its facts (`chatsr.data.prompts`). It
+    is plain text: a ``<data>`` or ``<|math_sin|>`` written in it stays text and never becomes
+    that token (`ChatSRProcessor.encode_text`). Raises ``TypeError`` unless ``context`` is a
+    string or None, and ``ValueError`` past `MAX_CONTEXT_CHARACTERS` characters.
 
     >>> user_prompt("It contains sin.")
     '<data>\\nPlease derive the expression that fits these data. It contains sin.'
+    >>> user_prompt(123)
+    Traceback (most recent call last):
+        ...
+    TypeError: prompt must be a string or None, got int: 123
     """
+    if context is not None and not isinstance(context, str):
+        raise TypeError(f"prompt must be a string or None, got {type(context).__name__}: "
+                        f"{_shorten(repr(context))}")
     if context is None or not context.strip():
         return DEFAULT_PROMPT
-    if DATA in context:
-        return context
+    if len(context) > MAX_CONTEXT_CHARACTERS:
+        raise ValueError(f"prompt has {len(context):,} characters, more than the "
+                         f"{MAX_CONTEXT_CHARACTERS:,} allowed: give a few sentences of context "
+                         f"(e.g. 'It contains sin. All values of x1 are positive.')")
     return f"{DEFAULT_PROMPT} {context.strip()}"
+
+
+def _shorten(text: str, most: int = 60) -> str:
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
 IGNORE_INDEX = -100  # the label of tokens the loss skips (HF's convention)
 
 
@@ -95,7 +122,12 @@ class ChatSRProcessor:
         self.num_data_tokens = num_data_tokens
         self.max_dims = max_dims
         self.data_token_id = tokenizer.convert_tokens_to_ids(DATA)
-        self._marker = tokenizer(ANSWER_MARKER, add_special_tokens=False)["input_ids"]
+        added = set(tokenizer.get_added_vocab()) | set(tokenizer.all_special_tokens)
+        # longest first, so that a token is never matched by a shorter one it begins with
+        self._added = re.compile("|".join(map(re.escape, sorted(added, key=len, reverse=True))))
+        # byte-level BPE: a token spells at most this many bytes, so at least len/this tokens
+        self._bytes_per_token = max(len(t) for t in tokenizer.get_vocab() if t not in added)
+        self._marker = self.encode_text(ANSWER_MARKER)
 
     @classmethod
     def for_model(cls, tokenizer: PreTrainedTokenizerBase, model: torch.nn.Module
@@ -104,18 +136,51 @@ class ChatSRProcessor:
         return cls(tokenizer, num_data_tokens=model.config.num_data_tokens,
                    max_dims=model.config.max_dims)
 
+    def encode_text(self, text: str) -> list[int]:
+        """Token ids of ``text`` as plain text: the spelling of an added or special token in it
+        (``<data>``, ``<|math_sin|>``, ``<|endoftext|>``) is encoded as characters, never as
+        that token, so that text cannot inject one.
+
+        >>> from chatsr.model.tokenizer import load_tokenizer
+        >>> proc = ChatSRProcessor(load_tokenizer(), num_data_tokens=2, max_dims=2)
+        >>> ids = proc.encode_text("<|math_sin|>")
+        >>> proc.tokenizer.decode(ids), proc.tokenizer.convert_tokens_to_ids("<|math_sin|>") in ids
+        ('<|math_sin|>', False)
+        """
+        ids, start = [], 0
+        while (match := self._added.search(text, start)) is not None:
+            # the text before the token holds none; its first character alone is no token
+            cut = match.start() + 1
+            ids += self.tokenizer.encode(text[start:cut], add_special_tokens=False)
+            start = cut
+        return ids + self.tokenizer.encode(text[start:], add_special_tokens=False)
+
     def encode_prompt(self, prompt: str) -> list[int]:
-        """Token ids of ``prompt`` with its one ``<data>`` expanded, then the answer marker."""
+        """Token ids of ``prompt`` with its first ``<data>`` expanded, then the answer marker.
+
+        The first ``<data>`` is where the points go; the rest is text (`encode_text`), so that a
+        user's context appended to a request cannot add a token. Raises ``TypeError`` for a
+        prompt that is not a string, ``ValueError`` for one without ``<data>`` or longer than
+        `MAX_PROMPT_TOKENS` tokens (checked before tokenizing when its length alone shows it).
+        """
         if not isinstance(prompt, str):
-            raise ValueError(f"a prompt must be a string, got {type(prompt).__name__}")
-        if prompt.count(DATA) != 1:
-            raise ValueError(f"a prompt must contain {DATA} exactly once, where the points go; "
-                             f"got {prompt.count(DATA)} in {prompt!r}")
-        before, after = prompt.split(DATA)
-        encode = self.tokenizer.encode
-        return (encode(before, add_special_tokens=False)
-                + [self.data_token_id] * self.num_data_tokens
-                + encode(after, add_special_tokens=False) + self._marker)
+            raise TypeError(f"prompt must be a string, got {type(prompt).__name__}: "
+                            f"{_shorten(repr(prompt))}")
+        if DATA not in prompt:
+            raise ValueError(f"prompt must contain {DATA}, where the points go; got "
+                             f"{_shorten(repr(prompt))}")
+        room = MAX_PROMPT_TOKENS - self.num_data_tokens - len(self._marker)
+        if len(prompt.encode()) - len(DATA) > room * self._bytes_per_token:
+            raise ValueError(f"prompt has {len(prompt):,} characters, more than "
+                             f"{MAX_PROMPT_TOKENS} tokens can hold: shorten it")
+        before, after = prompt.split(DATA, 1)
+        ids = (self.encode_text(before) + [self.data_token_id] * self.num_data_tokens
+               + self.encode_text(after) + self._marker)
+        if len(ids) > MAX_PROMPT_TOKENS:
+            raise ValueError(f"prompt is {len(ids)} tokens long with the points' "
+                             f"{self.num_data_tokens} placeholders, more than the "
+                             f"{MAX_PROMPT_TOKENS} allowed: shorten it")
+        return ids
 
     def encode_answer(self, tokens: Sequence[str]) -> list[int]:
         """Ids of a preorder formula (``add``, ``+`` or ``<|math_add|>`` spellings) plus EOS."""
