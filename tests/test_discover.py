@@ -89,7 +89,8 @@ def test_shipped_data_sets_load_with_their_target():
         assert y.name == dataset.target and len(X) == len(y) >= 5
         assert all(pd.api.types.is_numeric_dtype(X[c]) for c in X.columns)
         assert "Source:" in dataset.describe()
-    with pytest.raises(KeyError, match="no shipped data set 'mars'"):
+    with pytest.raises(ValueError, match="no shipped data set 'mars'; the data sets are: "
+                                         "kepler, n2o5_arrhenius"):
         load_dataset("mars")
 
 
