@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from chatsr.bench import (
@@ -67,17 +66,23 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run ``chatsr bench``: the benchmark, its report files and the summary on stdout."""
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {str(args.out)!r} is a file, not a folder")
+    if args.model is not None and "chatsr" in args.methods:
+        from chatsr.model.pretrained import load_pretrained
+
+        try:  # a bad folder is named now, not in the error column of every fit
+            load_pretrained(args.model)
+        except (ValueError, FileNotFoundError) as error:
+            parser.error(f"--model: {error}")
     try:
         problems = select_problems(args.suite, names=args.problems, limit=args.limit,
                                    max_vars=args.max_vars)
         results = run_benchmark(problems, args.methods, args.noise, seed=args.seed,
                                 time_budget=args.time_budget, timeout=args.timeout,
                                 out_dir=args.out, model=args.model, progress=not args.quiet)
-    except ValueError as error:
+    except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
-    except FileNotFoundError as error:
-        print(f"chatsr bench: error: {error}", file=sys.stderr)
-        return 1
     print(summary_markdown(summarize(results)))
     print(f"\nresults: {args.out / 'results.csv'}, summary: {args.out / 'summary.md'}, "
           f"plot: {args.out / 'bench.png'}")

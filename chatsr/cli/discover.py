@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +14,6 @@ __all__ = ["add_discover_arguments", "run_discover"]
 _DIGITS = 6  # significant digits of the constants printed (--json gives them all)
 
 _LOSS_NAMES = {"mse": "mean squared error", "log": "mean squared error of log(y)"}
-
 
 
 def add_discover_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,49 +39,108 @@ def add_discover_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", type=Path, metavar="PNG", help="save a fit-vs-data plot")
 
 
-def _read_table(args: argparse.Namespace):
-    """``X``, ``y`` and the default prompt named by ``args.data`` and ``args.target``."""
+def _read_csv(path: Path):
+    """The table in the CSV file ``path``, or a ``ValueError`` saying why there is none."""
     import pandas as pd
 
+    with path.open("rb") as file:
+        start = file.read(1024).lstrip()
+    if b"\0" in start:
+        raise ValueError(f"{path} is a binary file, not a CSV file")
+    if start[:1] in (b"{", b"["):
+        raise ValueError(f"{path} looks like JSON, not a CSV file: DATA must be a CSV file "
+                         f"with a header row (pandas: DataFrame.to_csv)")
+    try:
+        frame = pd.read_csv(path, comment="#")
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: DATA must be a CSV file with a header row and data "
+                         f"rows") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        reason = str(error).strip().splitlines()[-1] if str(error).strip() else "not text"
+        raise ValueError(f"{path} is not a readable CSV file ({reason})") from None
+    if frame.empty:
+        raise ValueError(f"{path} has a header row ({', '.join(map(str, frame.columns))}) but "
+                         f"no data rows")
+    return frame
+
+
+def _read_table(args: argparse.Namespace):
+    """``X``, ``y``, the default prompt and the label columns left out, from ``args.data``
+    and ``args.target``."""
     from chatsr.data.datasets import DATASETS, label_columns
 
     path = Path(args.data)
-    if not path.exists() and args.data in DATASETS:
-        dataset = DATASETS[args.data]
-        frame = dataset.frame().drop(columns=dataset.labels)
-        target, prompt = args.target or dataset.target, dataset.prompt
-    elif path.exists():
-        frame = pd.read_csv(path, comment="#")
+    if path.is_dir():
+        raise ValueError(f"DATA {args.data!r} is a folder, not a CSV file")
+    if path.is_file():
+        frame = _read_csv(path)
         target, prompt = args.target or frame.columns[-1], None
-        labels = [c for c in label_columns(frame) if c != target]
-        if labels:
-            print(f"chatsr discover: ignoring non-numeric column(s) {labels}", file=sys.stderr)
-            frame = frame.drop(columns=labels)
+    elif args.data in DATASETS:
+        dataset = DATASETS[args.data]
+        frame = dataset.frame()
+        target, prompt = args.target or dataset.target, dataset.prompt
     else:
         raise ValueError(f"{args.data}: no such file, nor a shipped data set "
                          f"({', '.join(DATASETS)})")
     if target not in frame.columns:
         raise ValueError(f"no column {target!r} in {args.data}; columns: {list(frame.columns)}")
+    labels = label_columns(frame)
+    if target in labels:
+        raise ValueError(f"the target column {target!r} of {args.data} is not numeric "
+                         f"({frame[target].dtype}); choose a numeric one with --target")
+    frame = frame.drop(columns=labels)
+    if frame.shape[1] < 2:
+        raise ValueError(f"{args.data} has no numeric column besides the target {target!r} "
+                         f"to explain it with (non-numeric: {labels})")
     prompt = prompt if args.prompt is None else (args.prompt or None)
-    return frame.drop(columns=[target]), frame[target], prompt
+    return frame.drop(columns=[target]), frame[target], prompt, labels
+
+
+def _check_plot(path: Path | None) -> None:
+    """Raise ``ValueError`` unless a plot can be saved to ``path``: checked before the fit."""
+    if path is None:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if path.is_dir():
+        raise ValueError(f"--plot {str(path)!r} is a folder; give a file name, e.g. fit.png")
+    if not path.parent.is_dir():
+        raise ValueError(f"--plot {str(path)!r}: the folder {str(path.parent)!r} does not exist")
+    if path.suffix.lower().lstrip(".") not in formats:
+        raise ValueError(f"--plot {str(path)!r} must end in a format matplotlib writes: "
+                         f"{', '.join('.' + f for f in sorted(formats))}")
+    if not os.access(path.parent, os.W_OK):
+        raise ValueError(f"--plot {str(path)!r}: the folder {str(path.parent)!r} is not "
+                         f"writable")
 
 
 def run_discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``chatsr discover``; a problem with the data, the options, the model folder or the
+    plot's file is a ``ValueError`` raised before the fit starts."""
     import json
 
     import sympy
 
+    from chatsr.model.pretrained import resolve_model
+    from chatsr.model.processing import ChatSRProcessor, user_prompt
+
+    X, y, prompt, labels = _read_table(args)
+    _check_plot(args.plot)
+    model, tokenizer = resolve_model(args.model)
+    ChatSRProcessor.for_model(tokenizer, model).encode_prompt(user_prompt(prompt))
+
     from chatsr.estimator import ChatSRRegressor
 
-    try:
-        X, y, prompt = _read_table(args)
-        est = ChatSRRegressor(args.model, num_candidates=args.num_candidates,
-                              operators=args.operators, exclude=args.exclude,
-                              time_budget=args.time_budget, random_state=args.seed)
-        est.fit(X, y, prompt=prompt)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"chatsr discover: error: {error}", file=sys.stderr)
-        return 2
+    est = ChatSRRegressor((model, tokenizer), num_candidates=args.num_candidates,
+                          operators=args.operators, exclude=args.exclude,
+                          time_budget=args.time_budget, random_state=args.seed)
+    est.fit(X, y, prompt=prompt)
+    if labels:
+        print(f"chatsr discover: ignoring non-numeric column(s) {labels}", file=sys.stderr)
     table = est.equations_[["complexity", "loss", "mse", "r2", "score", "equation"]]
     best = est.best_
     if args.json:
@@ -105,9 +164,6 @@ def run_discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
               f"the AICc penalty for constants):")
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.plot:
-        import matplotlib
-
-        matplotlib.use("Agg")
         from chatsr.plots import plot_fit
 
         ax = plot_fit(est, X, y)

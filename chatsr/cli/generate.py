@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from chatsr.cli.arguments import (
@@ -17,8 +16,8 @@ from chatsr.cli.arguments import (
 __all__ = ["add_generate_arguments", "run_generate"]
 
 
-# generate --------------------------------------------------------------------------------------
 def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``chatsr generate`` options on ``parser``."""
     parser.add_argument("--num-samples", type=positive_int, required=True,
                         help="samples in all three splits together")
     parser.add_argument("--out", type=Path, required=True,
@@ -51,6 +50,7 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``chatsr generate``: write the splits; settings that cannot work exit with status 2."""
     import dataclasses
 
     from chatsr.data.generator import GeneratorConfig, generate_samples
@@ -66,12 +66,13 @@ def run_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         for field in dataclasses.fields(GeneratorConfig):  # speak in the options' names
             message = message.replace(field.name, "--" + field.name.replace("_", "-"))
         parser.error(message)
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {str(args.out)!r} is a file, not a folder")
     try:
         samples = generate_samples(args.num_samples, config, seed=args.seed,
                                    workers=args.workers, progress=not args.quiet)
     except RuntimeError as error:  # too few distinct formulas for the settings
-        print(f"chatsr generate: error: {error}", file=sys.stderr)
-        return 1
+        parser.error(str(error))
     paths = write_splits(samples, args.out, fmt=args.format)
     if not args.quiet:
         for split, path in paths.items():

@@ -10,12 +10,21 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from chatsr.cli.arguments import json_object, non_negative_float, non_negative_int, positive_int
+from chatsr.cli.arguments import (
+    json_object,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+
+if TYPE_CHECKING:
+    from chatsr.training.loop import TrainingConfig
 
 __all__ = ["add_train_arguments", "run_train"]
 
-# train -----------------------------------------------------------------------------------------
 # (option, type, help); defaults live in TrainingConfig, and an option left out keeps its default
 _TRAIN_OPTIONS = (
     ("output-dir", str, "checkpoints, final model, history and loss curve (default: runs/chatsr)"),
@@ -26,9 +35,9 @@ _TRAIN_OPTIONS = (
     ("batch-size", positive_int, "global samples per step, split between processes (64)"),
     ("micro-batch-size", positive_int, "samples per forward pass (default: 16)"),
     ("max-points", positive_int, "points per sample seen in training (default: 100)"),
-    ("lr", float, "LM learning rate (default: 1e-3, or 1e-4 with --init-from)"),
-    ("encoder-lr", float, "set-encoder learning rate (default: --lr)"),
-    ("projector-lr", float, "projector learning rate (default: --lr)"),
+    ("lr", positive_float, "LM learning rate (default: 1e-3, or 1e-4 with --init-from)"),
+    ("encoder-lr", positive_float, "set-encoder learning rate (default: --lr)"),
+    ("projector-lr", positive_float, "projector learning rate (default: --lr)"),
     ("weight-decay", non_negative_float, "AdamW weight decay on matrices (default: 0.01)"),
     ("warmup-ratio", non_negative_float, "share of steps with linear warm-up (0.03)"),
     ("max-grad-norm", non_negative_float, "gradient clipping (default: 1.0)"),
@@ -38,11 +47,12 @@ _TRAIN_OPTIONS = (
     ("save-total-limit", positive_int, "checkpoints kept (default: 2)"),
     ("log-every", positive_int, "steps between log lines (default: 10)"),
     ("seed", non_negative_int, "initialisation, data order, point subsets (default: 0)"),
+    ("precision", str, "float32, or bf16 for bfloat16 autocast (default: float32)"),
 )
 
 
-
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the ``chatsr train`` options on ``parser``."""
     parser.add_argument("--config", type=Path, help="a JSON file of training options; "
                         "options given on the command line override it")
     for name, kind, help_text in _TRAIN_OPTIONS:
@@ -61,6 +71,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``chatsr train``: options, files and the model to start from are checked first."""
     from chatsr.training.loop import TrainingConfig, train
 
     names = [n.replace("-", "_") for n, _, _ in _TRAIN_OPTIONS]
@@ -71,9 +82,28 @@ def run_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                   else TrainingConfig(**given))
     except (ValueError, TypeError) as error:
         parser.error(str(error))
+    _check_paths(config, parser)
     history = train(config)
     losses = [row["loss"] for row in history if "loss" in row]
     if losses and os.environ.get("RANK", "0") == "0":
         print(f"trained to step {history[-1]['step']}: loss {losses[-1]:.4f}; "
               f"model in {config.output_dir}")
     return 0
+
+
+def _check_paths(config: TrainingConfig, parser: argparse.ArgumentParser) -> None:
+    """Exit with a one-line error for a samples file, model folder or output folder that cannot
+    be used, before any training starts."""
+    from chatsr.model.pretrained import load_pretrained
+
+    for option, file in (("--train-file", config.train_file), ("--val-file", config.val_file)):
+        if file is not None and not Path(file).is_file():
+            parser.error(f"{option} {str(file)!r}: "
+                         f"{'a folder, not a file' if Path(file).is_dir() else 'no such file'}")
+    if Path(config.output_dir).exists() and not Path(config.output_dir).is_dir():
+        parser.error(f"--output-dir {str(config.output_dir)!r} is a file, not a folder")
+    if config.init_from is not None:
+        try:
+            load_pretrained(config.init_from)
+        except (ValueError, FileNotFoundError) as error:
+            parser.error(f"--init-from: {error}")
