@@ -34,8 +34,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     >>> parser = argparse.ArgumentParser()
     >>> add_bench_arguments(parser)
     >>> args = parser.parse_args(["--out", "b", "--noise", "0", "--methods", "chatsr"])
-    >>> args.suite, args.noise, args.methods, args.max_vars
-    ('all', [0.0], ('chatsr',), 3)
+    >>> args.suite, args.noise, args.methods, args.max_vars == DEFAULT_MAX_VARS
+    ('all', [0.0], ('chatsr',), True)
     """
     parser.add_argument("--out", type=Path, required=True,
                         help="directory for results.csv, summary.md and bench.png")
@@ -46,13 +46,14 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=positive_int,
                         help="first N problems of each suite (default: all)")
     parser.add_argument("--max-vars", type=positive_int, default=DEFAULT_MAX_VARS,
-                        help="Feynman equations with at most this many variables (default: 3, "
-                             "what the shipped model is trained on)")
+                        help=f"Feynman equations with at most this many variables (default: "
+                             f"{DEFAULT_MAX_VARS}; the shipped model is trained on up to 3)")
     parser.add_argument("--methods", type=name_list, default=DEFAULT_METHODS,
-                        help="comma-separated, of " + ",".join(METHODS) +
-                             " (default: chatsr,gplearn)")
+                        help=f"comma-separated, of {','.join(METHODS)} (default: "
+                             f"{','.join(DEFAULT_METHODS)})")
     parser.add_argument("--noise", type=noise_list, default=list(NOISE_LEVELS),
-                        help="noise levels relative to RMS(y) (default: 0,0.01)")
+                        help=f"noise levels relative to RMS(y) (default: "
+                             f"{','.join(f'{n:g}' for n in NOISE_LEVELS)})")
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="data and method seeds (default: 0)")
     parser.add_argument("--model", type=Path,
@@ -68,7 +69,7 @@ def run_bench(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Run ``chatsr bench``: the benchmark, its report files and the summary on stdout."""
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {str(args.out)!r} is a file, not a folder")
-    if args.model is not None and "chatsr" in args.methods:
+    if args.model is not None:
         from chatsr.model.pretrained import load_pretrained
 
         try:  # a bad folder is named now, not in the error column of every fit
