@@ -33,7 +33,7 @@ import sympy
 from sklearn.utils.validation import _check_sample_weight
 
 from chatsr.data.datasets import label_columns
-from chatsr.model.decoding import propose
+from chatsr.model.decoding import operator_prior, propose
 from chatsr.model.processing import ChatSRProcessor, pack_points, user_prompt
 from chatsr.search.refine import Equation, Proposer
 from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss, select_best
@@ -41,11 +41,13 @@ from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import FitResult
 from chatsr.symbolic.operators import OPERATORS, ExpressionError, canonical_name
 
-__all__ = ["MIN_POINTS", "ORDER_ONE", "Problem", "column_names", "make_proposer", "prepare",
-           "result_row", "select", "shortlist", "to_user_units"]
+__all__ = ["BOX_POINTS", "MIN_POINTS", "ORDER_ONE", "Problem", "column_names", "defined_on_box",
+           "make_proposer", "model_prior", "prepare", "result_row", "select", "shortlist",
+           "to_user_units"]
 
 MIN_POINTS = 5
 ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
+BOX_POINTS = 4096  # random points of the data's box on which a chosen formula must be finite
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,42 @@ def make_proposer(model: Any, tokenizer: Any, points: np.ndarray, *, num_variabl
     return proposer
 
 
+def model_prior(model: Any, tokenizer: Any, points: np.ndarray,
+                operators: Collection[str]) -> dict[str, float] | None:
+    """The model's probability that the formula holds each of ``operators``, from the data
+    alone (`chatsr.model.decoding.operator_prior`), for the engine's operator frequencies;
+    None for a model without a bag-of-tokens head.
+
+    >>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+    >>> from chatsr.model.tokenizer import load_tokenizer
+    >>> tokenizer = load_tokenizer()
+    >>> model = ChatSRForCausalLM(ChatSRConfig.tiny(tokenizer)).eval()
+    >>> points = pack_points(np.ones((5, 1)), np.arange(5.0), model.config.max_dims)
+    >>> model_prior(model, tokenizer, points, ["sin"]) is None  # the tiny model has no head
+    True
+    """
+    processor = ChatSRProcessor.for_model(tokenizer, model)
+    return operator_prior(model, processor, points, operators)
+
+
+def defined_on_box(expression: Expression, X: np.ndarray, rng: np.random.Generator,
+                   n: int = BOX_POINTS) -> bool:
+    """Whether ``expression`` is finite on ``X`` and on ``n`` random points of the box that the
+    columns of ``X`` span: a formula undefined inside the data's ranges (``log(x1 - 2)`` on
+    ``x1`` in [1, 3]) must not be chosen because the training points happen to miss the gap.
+
+    >>> X = np.linspace(1.0, 3.0, 11).reshape(-1, 1)  # x1 = 2 is a point, 2.1 is not
+    >>> rng = np.random.default_rng(0)
+    >>> defined_on_box(Expression.parse("log x1"), X, rng)
+    True
+    >>> defined_on_box(Expression.parse("sqrt sin * const_3 x1"), X, rng)
+    False
+    """
+    box = rng.uniform(X.min(axis=0), X.max(axis=0), size=(n, X.shape[1]))
+    with np.errstate(all="ignore"):
+        return all(np.isfinite(expression(points)).all() for points in (X, box))
+
+
 def shortlist(found: Sequence[Equation]) -> list[Equation]:
     """The search's candidates on the Pareto front of loss against complexity, simplest first.
 
@@ -218,10 +256,12 @@ def to_user_units(equation: Equation, problem: Problem) -> Expression | None:
         return None
 
 
-def result_row(fit: FitResult, source: str, problem: Problem) -> dict[str, Any] | None:
+def result_row(fit: FitResult, source: str, problem: Problem,
+               rng: np.random.Generator | None = None) -> dict[str, Any] | None:
     """A formula's row of the results table, its loss penalised for its constants
     (`chatsr.search.selection.penalized_loss`); None if it needs an operator ``problem`` does
-    not allow (the way back from rescaled units may bring in ``mul``).
+    not allow (the way back from rescaled units may bring in ``mul``) or is not finite on the
+    data's box (`defined_on_box`, with ``rng``).
 
     >>> import numpy as np
     >>> from chatsr.search.tidy import polish
@@ -231,8 +271,15 @@ def result_row(fit: FitResult, source: str, problem: Problem) -> dict[str, Any] 
     >>> row = result_row(fit, "model", problem)
     >>> row["complexity"], row["equation"], row["r2"]
     (3, 3.0*x1, 1.0)
+    >>> X = np.arange(1.0, 11.0).reshape(-1, 1)  # sqrt(cos(2 pi x1)) is 1 on integers only
+    >>> problem = prepare(X, np.ones(10) + X[:, 0], max_dims=1, rng=np.random.default_rng(0))
+    >>> gaps = Expression.parse("+ x1 sqrt cos * C x1").with_constants([2 * np.pi])
+    >>> result_row(polish(gaps, X, problem.y), "model", problem) is None
+    True
     """
     if set(fit.expression.names) & set(OPERATORS) - problem.operators:
+        return None
+    if not defined_on_box(fit.expression, problem.X, rng or np.random.default_rng(0)):
         return None
     loss = penalized_loss(fit.loss, fit.expression.n_constants, len(problem.y))
     return {"complexity": fit.expression.complexity, "loss": loss, "mse": fit.mse, "r2": fit.r2,

@@ -1,9 +1,16 @@
-"""The benchmark's methods: ChatSR, its ablations and gplearn, each built in the fit's process.
+"""The benchmark's methods: ChatSR, its ablations, pyoperon and gplearn, each built in the fit's
+process.
 
-``gplearn`` runs with the budget of :data:`GPLEARN_SETTINGS` (population 1000, 20 generations),
-its protected operators read as the plain ones for the recovery check, as SRBench does
-(:func:`gplearn_to_sympy`). It is an optional dependency (``pip install -e ".[bench]"``),
-skipped with a note when missing (:func:`available_methods`).
+* ``chatsr``: the regressor's defaults (the model seeds and steers the engine);
+  ``chatsr-nomodel``: the same engine and tidying without a model (``model=False``);
+  ``chatsr-oneshot``: the model's first round only (``max_rounds=0``), BFGS and tidying.
+* ``pyoperon``: Operon's own scikit-learn estimator with its defaults (1,000,000 evaluations at
+  most) and the operators of :data:`PYOPERON_SYMBOLS`; ``pyoperon-budget``: the same within
+  chatsr's time budget (``max_time``). Its formula is read from its tree, not from text.
+* ``gplearn`` runs with the budget of :data:`GPLEARN_SETTINGS` (population 1000, 20
+  generations), its protected operators read as the plain ones for the recovery check, as
+  SRBench does (:func:`gplearn_to_sympy`). It is an optional dependency (``pip install -e
+  ".[bench]"``), skipped with a note when missing (:func:`available_methods`).
 """
 
 from __future__ import annotations
@@ -21,13 +28,15 @@ if TYPE_CHECKING:
     import sympy
 
 __all__ = ["BUILDERS", "DEFAULT_METHODS", "GPLEARN_SETTINGS", "METHOD_MODULES", "METHODS",
-           "available_methods", "fit_options", "gplearn_to_sympy"]
+           "MODEL_METHODS", "PYOPERON_SYMBOLS", "available_methods", "fit_options",
+           "gplearn_to_sympy"]
 
-# chatsr-oneshot: the model's first proposals only (no search rounds), to measure the search;
-# chatsr-prefix / chatsr-mutation: search rounds with only the model's prefix completions / only
-# the edits that need no model (mutations and wrappers), to measure each
-METHODS = ("chatsr", "gplearn", "chatsr-oneshot", "chatsr-prefix", "chatsr-mutation")
-DEFAULT_METHODS = ("chatsr", "gplearn")
+METHODS = ("chatsr", "chatsr-nomodel", "chatsr-oneshot", "pyoperon", "pyoperon-budget",
+           "gplearn")
+DEFAULT_METHODS = ("chatsr", "pyoperon", "gplearn")
+MODEL_METHODS = ("chatsr", "chatsr-oneshot")  # those that read --model
+# the operators the benchmark's formulas need, as pyoperon names them (its default is + - * /)
+PYOPERON_SYMBOLS = "add,sub,mul,div,square,sqrt,exp,log,sin,cos,constant,variable"
 
 GPLEARN_SETTINGS: dict[str, Any] = dict(
     population_size=1000, generations=20,
@@ -59,13 +68,15 @@ def available_methods(methods: Sequence[str]) -> list[str]:
 def fit_options(methods: Sequence[str], *, seed: int, time_budget: float | None,
                 model: str | Path | None) -> dict[str, Any]:
     """What every fit's builder reads: the seed, ChatSR's time budget and its model directory
-    (checked here, before any fit, when ``"chatsr"`` is among ``methods``).
+    (checked here, before any fit, when a method of :data:`MODEL_METHODS` is among
+    ``methods``).
 
     >>> fit_options(["gplearn"], seed=0, time_budget=None, model=None)
     {'seed': 0, 'time_budget': None, 'model': None}
     """
+    reads_model = any(m in MODEL_METHODS for m in methods)
     return {"seed": seed, "time_budget": time_budget,
-            "model": _check_model(model) if "chatsr" in methods else None}
+            "model": _check_model(model) if reads_model else None}
 
 
 def _check_model(model: str | Path | None) -> str:
@@ -84,16 +95,35 @@ def _protected_exp(x1: np.ndarray) -> np.ndarray:
 
 
 def _make_chatsr(n_variables: int, options: dict[str, Any], max_rounds: int | None = None,
-                 moves: tuple[str, ...] | None = None) -> tuple[Any, Callable[[], Any]]:
+                 with_model: bool = True) -> tuple[Any, Callable[[], Any]]:
     from chatsr.estimator import ChatSRRegressor
     from chatsr.model.pretrained import load_pretrained  # it keeps HF's "Loading weights" bar quiet
 
     extra = {} if options["time_budget"] is None else {"time_budget": options["time_budget"]}
-    if moves is not None:
-        extra["moves"] = moves
-    estimator = ChatSRRegressor(model=load_pretrained(options["model"]), max_rounds=max_rounds,
+    model = load_pretrained(options["model"]) if with_model else False
+    estimator = ChatSRRegressor(model=model, max_rounds=max_rounds,
                                 random_state=options["seed"], **extra)
     return estimator, lambda: estimator.sympy()
+
+
+def _make_pyoperon(n_variables: int, options: dict[str, Any], budget: bool = False
+                   ) -> tuple[Any, Callable[[], Any]]:
+    from pyoperon.sklearn import SymbolicRegressor
+
+    from chatsr.estimator import ChatSRRegressor
+    from chatsr.search.engine import from_tree
+
+    extra = {}
+    if budget:  # Operon counts whole seconds
+        seconds = options["time_budget"] or ChatSRRegressor().time_budget
+        extra["max_time"] = max(1, round(seconds))
+    estimator = SymbolicRegressor(allowed_symbols=PYOPERON_SYMBOLS, n_threads=1,
+                                  random_state=options["seed"], **extra)
+
+    def formula() -> Any:
+        return from_tree(estimator.model_, list(estimator.variables_)).to_sympy()
+
+    return estimator, formula
 
 
 def _make_gplearn(n_variables: int, options: dict[str, Any]) -> tuple[Any, Callable[[], Any]]:
@@ -110,12 +140,13 @@ def _make_gplearn(n_variables: int, options: dict[str, Any]) -> tuple[Any, Calla
 # per method: (n_variables, options) -> (an unfitted estimator, the fitted formula as sympy)
 BUILDERS: dict[str, Callable[..., tuple[Any, Callable[[], Any]]]] = {
     "chatsr": _make_chatsr, "gplearn": _make_gplearn,
+    "chatsr-nomodel": functools.partial(_make_chatsr, with_model=False),
     "chatsr-oneshot": functools.partial(_make_chatsr, max_rounds=0),
-    "chatsr-prefix": functools.partial(_make_chatsr, moves=("prefix",)),
-    "chatsr-mutation": functools.partial(_make_chatsr, moves=("mutation", "wrapper"))}
+    "pyoperon": _make_pyoperon, "pyoperon-budget": functools.partial(_make_pyoperon, budget=True)}
 # the module each method's fits import, for a process start method to import ahead of them
-METHOD_MODULES = {"gplearn": "gplearn.genetic"} | {m: "chatsr.estimator" for m in METHODS
-                                                   if m.startswith("chatsr")}
+METHOD_MODULES = {"gplearn": "gplearn.genetic", "pyoperon": "pyoperon.sklearn",
+                  "pyoperon-budget": "pyoperon.sklearn"} | {
+                      m: "chatsr.estimator" for m in METHODS if m.startswith("chatsr")}
 
 
 def gplearn_to_sympy(program: Sequence[Any], n_variables: int) -> sympy.Expr:

@@ -7,10 +7,10 @@ symbolic recovery of the true formula (:func:`chatsr.symbolic.metrics.symbolic_r
 runs in a process of its own that is killed after ``timeout`` seconds: a fit that hangs or
 crashes is recorded as ``timeout`` or ``crashed`` (R² NaN, not recovered) and the run goes on.
 
-The Feynman suite keeps the equations of at most ``max_vars`` variables (default 3: the shipped
-model is trained on formulas of at most 3 variables), in the order of the AI Feynman table; with
-3 that is 52 equations. Data are fixed by ``seed`` and the problem's name, so every method sees
-the same points, and the two noise levels share their points and noise direction.
+The Feynman suite keeps the equations of at most ``max_vars`` variables (default 10: all 100),
+in the order of the AI Feynman table; with 3 that is 52 equations. Data are fixed by ``seed``
+and the problem's name, so every method sees the same points, and the two noise levels share
+their points and noise direction.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ __all__ = ["DEFAULT_MAX_VARS", "DEFAULT_TIMEOUT", "NOISE_LEVELS", "RESULT_COLUMN
 
 SUITES = ("nguyen", "feynman", "all")
 NOISE_LEVELS = (0.0, 0.01)
-DEFAULT_MAX_VARS = 3  # the shipped model is trained on formulas of at most 3 variables
+DEFAULT_MAX_VARS = 10  # every AI-Feynman equation
 DEFAULT_TIMEOUT = 300.0
 TEST_POINTS = 1000
 # Importing torch and loading a model, before the fit's own timeout starts: slow on a busy
@@ -70,7 +70,7 @@ def select_problems(suite: str = "all", *, names: Sequence[str] | None = None,
     >>> [b.name for b in select_problems("all", limit=2)]
     ['Nguyen-1', 'Nguyen-2', 'Feynman-I.6.2a', 'Feynman-I.6.2']
     >>> len(select_problems("feynman")), len(select_problems("feynman", max_vars=2))
-    (52, 16)
+    (100, 16)
     """
     if names is not None:
         unknown = [n for n in names if n not in BENCHMARKS and n not in FEYNMAN]

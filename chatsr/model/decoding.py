@@ -50,7 +50,7 @@ from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import ExpressionError, arity, canonical_name, math_token
 from chatsr.symbolic.validation import check_integer
 
-__all__ = ["Candidate", "Strategy", "propose", "sequence_log_probs"]
+__all__ = ["Candidate", "Strategy", "operator_prior", "propose", "sequence_log_probs"]
 
 Strategy = Literal["greedy", "beam", "sample"]
 
@@ -328,3 +328,33 @@ def _log_probs(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.
     if not totals:
         return np.zeros(0)
     return torch.cat(totals).double().cpu().numpy()
+
+
+@torch.no_grad()
+def operator_prior(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.ndarray,
+                   operators: Iterable[str]) -> dict[str, float] | None:
+    """The model's probability, read from the data alone by its bag-of-tokens head, that the
+    formula holds each of ``operators``; None for a model without that head.
+
+    >>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
+    >>> from chatsr.model.processing import ChatSRProcessor, pack_points
+    >>> from chatsr.model.tokenizer import load_tokenizer
+    >>> tok = load_tokenizer()
+    >>> config = ChatSRConfig.tiny(tok)
+    >>> config.bag_loss_weight = 1.0  # the head is built when training uses it
+    >>> model = ChatSRForCausalLM(config).eval()
+    >>> points = pack_points(np.ones((5, 1)), np.arange(5.0), model.config.max_dims)
+    >>> prior = operator_prior(model, ChatSRProcessor.for_model(tok, model), points, ["sin"])
+    >>> 0 < prior["sin"] < 1
+    True
+    """
+    if model.bag_head is None:
+        return None
+    batch = processor([points], [DEFAULT_PROMPT])
+    device = next(model.parameters()).device
+    encoded = model.data_encoder(batch["points"].to(device), batch["point_mask"].to(device))
+    probabilities = torch.sigmoid(model.bag_head(encoded.mean(dim=1)).float())[0]
+    ids = {name: processor.tokenizer.convert_tokens_to_ids(math_token(name))
+           for name in operators}
+    return {name: float(probabilities[i]) for name, i in ids.items()}
+

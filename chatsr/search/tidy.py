@@ -17,7 +17,11 @@ small-sample corrected Akaike criterion the results table compares by) is as goo
 
 from __future__ import annotations
 
+import itertools
+import time
+
 import numpy as np
+import sympy
 
 from chatsr.search.selection import penalized_loss
 from chatsr.symbolic.expressions import Expression
@@ -25,9 +29,10 @@ from chatsr.symbolic.fitting import FitResult, fit_constants, loss_spread
 from chatsr.symbolic.operators import ExpressionError
 from chatsr.symbolic.simplify import linearizations, prunings, rewrites
 
-__all__ = ["TIDY_TOLERANCE", "polish", "tidy"]
+__all__ = ["MAX_DEGREE", "TIDY_TOLERANCE", "polish", "polynomials", "tidy"]
 
 TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
+MAX_DEGREE = 6  # of the least-squares polynomials offered beside the search's formulas
 
 
 def polish(expression: Expression, X: np.ndarray, y: np.ndarray, *,
@@ -58,7 +63,7 @@ def polish(expression: Expression, X: np.ndarray, y: np.ndarray, *,
 def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
          random_state: int | np.random.Generator | None = None,
          sample_weight: np.ndarray | None = None, loss: str = "mse",
-         time_limit: float | None = None) -> FitResult:
+         time_limit: float | None = None, deadline: float = np.inf) -> FitResult:
     """The simplest rewrite of ``fit`` (`chatsr.symbolic.simplify`) that is as good, or ``fit``.
 
     As good means a penalised loss at most ``TIDY_TOLERANCE`` (refit noise) above the fit's:
@@ -86,6 +91,8 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
         improved = False
         formula = best.expression.to_sympy()
         for option in [*rewrites(formula, X), *linearizations(formula, X), *prunings(formula)]:
+            if time.perf_counter() > deadline:
+                return best
             try:
                 candidate = Expression.from_sympy(option)
             except (ExpressionError, ValueError):
@@ -98,3 +105,44 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
             if criterion(refit) <= limit:
                 best, improved = refit, True
     return best
+
+
+def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
+                sample_weight: np.ndarray | None = None) -> list[Expression]:
+    """Least-squares polynomials of ``y`` in the columns of ``X``, of total degree 1, 2, … up to
+    ``max_degree``, while they have fewer coefficients than a third of the points (at most
+    3 columns).
+
+    A genetic-programming engine writes a polynomial as whatever its operators approximate it
+    with; the polynomial itself is then a candidate that `tidy` can reduce to its real terms.
+
+    >>> X = np.linspace(-1.0, 1.0, 20).reshape(-1, 1)
+    >>> y = X[:, 0] ** 2 + X[:, 0]
+    >>> line, parabola = polynomials(X, y, max_degree=2)
+    >>> tidy(polish(parabola, X, y, random_state=0), X, y, random_state=0).expression.infix()
+    'x1**2 + x1'
+    """
+    n, d = X.shape
+    if d > 3:
+        return []
+    weight = np.ones(n) if sample_weight is None else np.sqrt(np.asarray(sample_weight))
+    symbols = sympy.symbols(f"x1:{d + 1}", real=True)
+    out: list[Expression] = []
+    monomials: list[tuple[int, ...]] = [()]
+    for degree in range(1, max_degree + 1):
+        monomials += list(itertools.combinations_with_replacement(range(d), degree))
+        if 3 * len(monomials) > n:
+            break
+        basis = np.column_stack([np.prod(X[:, list(m)], axis=1) for m in monomials])
+        with np.errstate(all="ignore"):
+            coefficients = np.linalg.lstsq(basis * weight[:, None], y * weight, rcond=None)[0]
+        if not np.isfinite(coefficients).all():
+            break
+        formula = sum(sympy.Float(float(c)) * sympy.Mul(*(symbols[i] for i in m))
+                      for c, m in zip(coefficients, monomials, strict=True))
+        try:
+            out.append(Expression.from_sympy(formula))
+        except (ExpressionError, ValueError):
+            continue
+    return out
+
