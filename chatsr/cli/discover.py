@@ -77,7 +77,7 @@ def _read_table(args: argparse.Namespace):
         target, prompt = args.target or frame.columns[-1], None
     elif args.data in DATASETS:
         dataset = DATASETS[args.data]
-        frame = dataset.frame()
+        frame = dataset.frame().drop(columns=dataset.labels)  # its labels: no news to report
         target, prompt = args.target or dataset.target, dataset.prompt
     else:
         raise ValueError(f"{args.data}: no such file, nor a shipped data set "
