@@ -12,6 +12,7 @@ from chatsr.data.generator import CHUNK_SIZE, GeneratorConfig, generate_samples,
 from chatsr.data.prompts import check_fact, parse_prompt
 from chatsr.data.records import sample_xy
 from chatsr.data.trees import _structure_problem, _TreeSampler
+from chatsr.symbolic.canonical import canonical
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import CONSTANT
 from chatsr.symbolic.skeletons import skeleton_key
@@ -99,8 +100,9 @@ def test_distribution_is_varied(samples):
     assert scales.max() - scales.min() > 3
 
 
-def test_constants_are_drawn_per_sample(samples):
-    values = np.array([c for r in samples for c in r["constants"]])
+def test_constants_are_drawn_per_sample():
+    raw = generate_samples(300, seed=1, progress=False, canonical=False, **SETTINGS)
+    values = np.array([c for r in raw for c in r["constants"]])
     assert (values < 0).any() and (values > 0).any()
     magnitudes = np.abs(values)
     assert magnitudes.min() >= 0.1 and magnitudes.max() <= 10
@@ -209,6 +211,50 @@ def test_operator_weights_are_respected():
         f"const_{i}" for i in range(1, 6))}
 
 
+# canonical targets and the science-shaped prior -------------------------------------------------
+def test_targets_are_canonical_by_default(samples):
+    for record in samples:
+        names = names_of(record)
+        assert canonical(names, record["constants"]) == (names, tuple(record["constants"]))
+
+
+def test_raw_targets_on_request():
+    raw = generate_samples(200, seed=1, progress=False, canonical=False, **SETTINGS)
+    rewritten = [r for r in raw if canonical(names_of(r))[0] != names_of(r)]
+    assert len(rewritten) > 20  # random trees are often spelled otherwise
+
+
+@pytest.fixture(scope="module")
+def science():
+    return generate_samples(200, seed=2, progress=False, science_weight=1.0, max_vars=3,
+                            num_points=(10, 40))
+
+
+def test_science_prior_is_power_laws_on_positive_supports(science):
+    benchmark_set = benchmark_exclusions()
+    counts = Counter()
+    for record in science:
+        X, y = sample_xy(record)
+        k = record["num_features"]
+        assert (X[:, :k] > 0).all()
+        assert names_of(record) not in benchmark_set
+        counts[k] += 1
+        np.testing.assert_allclose(Expression.parse(record["expression_tokens"])(
+            X, record["constants"]), y, rtol=1e-9)
+    assert max(counts) > 3  # up to science_max_vars variables, not max_vars
+    tokens = Counter(n for r in science for n in names_of(r))
+    assert tokens["sqrt"] and tokens["exp"] and tokens["div"] and tokens["pow2"]
+    scales = [np.log10(sample_xy(r)[0][:, 0].mean()) for r in science]
+    assert max(scales) - min(scales) > 2  # supports of varied scale
+
+
+def test_science_share_follows_its_weight():
+    mixed = generate_samples(300, seed=4, progress=False, science_weight=0.5, max_vars=2,
+                             num_points=10)
+    many = sum(r["num_features"] > 2 for r in mixed)  # only the prior has more than max_vars
+    assert 0.1 * len(mixed) < many < 0.5 * len(mixed)
+
+
 # benchmark exclusion ------------------------------------------------------------------------------
 def test_benchmark_skeletons_never_generated():
     benchmark_set = benchmark_exclusions()
@@ -242,6 +288,11 @@ def test_custom_exclusion_list():
     (dict(operators={"add": 0.0}), "at least one operator"),
     (dict(operators=["sin"], max_vars=2), "needs a binary operator"),
     (dict(exclude="everything"), "exclude must be"),
+    (dict(science_weight=1.5), "science_weight must be a number in [0, 1]"),
+    (dict(units_prob=-0.1), "units_prob must be a number in [0, 1]"),
+    (dict(science_weight=0.5, max_dims=3, max_vars=3),
+     "science_max_vars (8) must not exceed max_dims (3)"),
+    (dict(science_max_length=0), "science_max_length must be a positive integer"),
 ])
 def test_bad_configuration_names_the_argument(options, message):
     with pytest.raises(ValueError, match=re.escape(message)):

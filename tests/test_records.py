@@ -48,7 +48,7 @@ def test_reads_reference_files(tmp_path, suffix):
     else:
         path.write_text("\n".join(json.dumps(r) for r in REFERENCE) + "\n")
     first, second = read_samples(path)
-    assert first == {**REFERENCE[0], "constants": None}
+    assert first == {**REFERENCE[0], "constants": None, "units": None}
     assert second["id"] == "sr_1"
     assert second["expression_tokens"] == ["<|math_mul|>", "<|math_const_2|>", "<|math_sin|>",
                                            "<|math_x1|>"]
@@ -84,9 +84,10 @@ def make_sample(i=0):
                        max_dims=3, prompt=f"<data>\n{REFERENCE_REQUEST}", sample_id=f"sr_{i}")
 
 
-def test_record_has_the_spec_fields_then_constants():
+def test_record_has_the_spec_fields_then_constants_and_units():
     record = make_sample()
-    assert list(record) == SPEC_FIELDS + ["constants"]
+    assert list(record) == SPEC_FIELDS + ["constants", "units"]
+    assert record["units"] is None
     assert record["data_points"] == [[0.5, -2.0, 0.0, -0.75], [1.5, -1.0, 0.0, 2.75]]
     assert record["expression_tokens"] == ["<|math_add|>", "<|math_mul|>", "<|math_C|>",
                                            "<|math_x1|>", "<|math_x2|>"]
@@ -131,3 +132,12 @@ def test_splits(tmp_path):
 
 
 # prompts ----------------------------------------------------------------------------------------
+
+
+def test_units_are_kept_and_read_back(tmp_path):
+    X = np.ones((2, 1))
+    record = make_record(["x1"], [], X, X[:, 0], max_dims=1, prompt="<data>",
+                         units={"x1": "m", "y": "m"})
+    assert record["units"] == {"x1": "m", "y": "m"}
+    assert read_samples(write_samples([record], tmp_path / "u.jsonl"))[0]["units"] == \
+        {"x1": "m", "y": "m"}

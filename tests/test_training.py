@@ -2,7 +2,6 @@
 
 import json
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -224,6 +223,17 @@ def test_resuming_never_unpickles_code_from_a_checkpoint(tmp_path):
     assert saved
     for path in saved:  # whichever the run resumes from holds a pickle that would run code
         torch.save({"optimizer": _CreatesAFile(witness), "scheduler": {}}, path)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ValueError, match=r"optimizer\.pt holds more than tensors") as error:
         train(config(tmp_path, max_steps=6, save_every=2))
+    assert str(Path(cfg.output_dir)) in str(error.value)  # the message names the file
+    assert "weights_only" in str(error.value) and "--no-resume" in str(error.value)
     assert not witness.exists()
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
+    history = train(config(tmp_path, precision="bf16", max_steps=3))
+    assert all(np.isfinite(losses(history)))
+    model = ChatSRForCausalLM.from_pretrained(tmp_path / "run")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+    with pytest.raises(ValueError, match="precision must be one of float32, bf16"):
+        config(tmp_path, precision="fp8")

@@ -59,21 +59,28 @@ class GeneratorConfig:
     min_rel_std: float = 1e-3  # reject targets with std(y) below this times |mean(y)|
     max_nonfinite: float = 0.05  # largest share of non-finite y that is dropped, not rejected
     fact_prob: float = 0.7  # share of prompts that state facts about the target
+    canonical: bool = True  # targets in one preorder spelling (chatsr.symbolic.canonical)
+    science_weight: float = 0.0  # share of formulas from the science-shaped prior (trees)
+    science_max_vars: int = 8  # most variables of a science-shaped formula (<= max_dims)
+    science_max_length: int = 30  # most tokens of a science-shaped formula
+    units_prob: float = 0.0  # share of samples whose prompt states SI units (consistent ones)
 
     def __post_init__(self) -> None:
         def fix(name: str, value: Any) -> None:  # frozen: normalise fields in place once
             object.__setattr__(self, name, value)
 
-        for name in ("max_length", "min_length", "max_vars", "max_dims"):
+        for name in ("max_length", "min_length", "max_vars", "max_dims", "science_max_vars",
+                     "science_max_length"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if self.min_length > self.max_length:
             raise ValueError(f"min_length ({self.min_length}) must not exceed max_length "
                              f"({self.max_length})")
-        if self.max_vars > self.max_dims:
-            raise ValueError(f"max_vars ({self.max_vars}) must not exceed max_dims "
-                             f"({self.max_dims}), the number of x columns")
+        for name in ("max_vars", "science_max_vars") if self.science_weight else ("max_vars",):
+            if getattr(self, name) > self.max_dims:
+                raise ValueError(f"{name} ({getattr(self, name)}) must not exceed max_dims "
+                                 f"({self.max_dims}), the number of x columns")
         points = self.num_points
         points = (points, points) if isinstance(points, int) else tuple(points)
         if len(points) != 2 or not all(isinstance(p, int) for p in points) or \
@@ -83,7 +90,8 @@ class GeneratorConfig:
         fix("num_points", points)
         for name, most in (("noise", math.inf), ("min_rel_std", math.inf),
                            ("unary_weight", math.inf), ("integer_constant_prob", 1),
-                           ("max_nonfinite", 1), ("fact_prob", 1)):
+                           ("max_nonfinite", 1), ("fact_prob", 1), ("science_weight", 1),
+                           ("units_prob", 1)):
             value = getattr(self, name)
             if not 0 <= value <= most:
                 raise ValueError(f"{name} must be a number in [0, {most}], got {value!r}")

@@ -3,9 +3,11 @@
 A sample is one JSON object (see SPEC.md, "Sample format"): a two-turn conversation whose human
 turn holds the ``<data>`` placeholder (`chatsr.data.prompts`) and whose answer is the
 comma-joined preorder formula, the data points ``[x1, …, x_maxdims, y]`` with unused columns
-zero, and the formula's tokens. We add one field, ``constants``: the values of the formula's
-``C`` placeholders in preorder, ``None`` when unknown (files written by the reference). With
-them, ``Expression.parse(tokens)`` evaluated on the x columns gives ``y`` back (before noise).
+zero, and the formula's tokens. We add two fields: ``constants``, the values of the formula's
+``C`` placeholders in preorder, ``None`` when unknown (files written by the reference), with
+which ``Expression.parse(tokens)`` evaluated on the x columns gives ``y`` back (before noise);
+and ``units``, the SI unit strings of the variables and of ``y`` (``{"x1": "m", "y": "J"}``),
+which the prompt states, or ``None``.
 
 >>> import numpy as np
 >>> from chatsr.data.prompts import DATA, REFERENCE_REQUEST
@@ -22,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -42,8 +44,9 @@ _DERIVED = {"id", "expression_tokens", "standard_tokens", "expression_length", "
 
 
 def make_record(names: Sequence[str], constants: Sequence[float], X: np.ndarray, y: np.ndarray,
-                *, max_dims: int, prompt: str, sample_id: str = "", lists: bool = True) -> dict:
-    """One sample in ChatSR's format, plus ``constants``.
+                *, max_dims: int, prompt: str, sample_id: str = "", lists: bool = True,
+                units: Mapping[str, str] | None = None) -> dict:
+    """One sample in ChatSR's format, plus ``constants`` and ``units``.
 
     ``X`` holds the used columns ``x1..xk`` (n, k); columns ``k+1..max_dims`` are written as
     zeros. The answer spells the tokens comma-joined, as the reference does. ``lists=False``
@@ -68,6 +71,7 @@ def make_record(names: Sequence[str], constants: Sequence[float], X: np.ndarray,
         "num_points": int(X.shape[0]),
         "used_variables": used,
         "constants": [float(c) for c in constants],
+        "units": dict(units) if units else None,
     }
 
 
@@ -111,8 +115,8 @@ def read_samples(path: str | Path) -> list[dict]:
 
     Fields the reference may lack are derived from the formula and the data
     (``expression_tokens`` from the answer, ``standard_tokens``, ``expression_length``,
-    ``num_features``, ``num_points``, ``used_variables``, ``id``); ``constants`` is ``None`` where
-    unknown; fields we do not know are kept.
+    ``num_features``, ``num_points``, ``used_variables``, ``id``); ``constants`` and ``units``
+    are ``None`` where unknown; fields we do not know are kept.
 
     >>> import tempfile
     >>> path = Path(tempfile.mkdtemp()) / "ref.json"
@@ -140,6 +144,7 @@ def _complete(record: dict, index: int, path: Path) -> dict:
                          f"'conversations' and 'data_points' (found {sorted(record)})")
     record = dict(record)
     record.setdefault("constants", None)
+    record.setdefault("units", None)
     if _DERIVED <= record.keys():  # complete already (our files): no need to parse the formula
         return record
     tokens = record.get("expression_tokens")

@@ -128,3 +128,109 @@ def _structure_problem(names: list[str]) -> str:
             return "identical operands"
         stack.append((i, second[1], False))
     return ""
+
+
+# The science-shaped prior ----------------------------------------------------------------------
+# Exponents of power laws (weights), spelled with exact tokens so that canonical forms read them
+# back exactly: x**(3/2) is pow3(sqrt(x)), x**4 is pow(x, 4).
+_EXPONENTS = ((1, 0.36), (2, 0.16), (-1, 0.16), (-2, 0.08), ("1/2", 0.07), ("-1/2", 0.05),
+              (3, 0.04), ("3/2", 0.03), ("-3/2", 0.02), (-3, 0.02), (4, 0.01))
+_SPELLED = {1: [], 2: ["pow2"], 3: ["pow3"], "1/2": ["sqrt"], "3/2": ["pow3", "sqrt"]}
+# Functions of a dimensionless group g, as preorder templates ("G" is g)
+_GROUP_FUNCTIONS = (
+    (["exp", "neg", "G"], 0.22), (["exp", "G"], 0.05), (["sin", "G"], 0.12),
+    (["cos", "G"], 0.12), (["log", "G"], 0.08), (["sqrt", "add", "const_1", "G"], 0.06),
+    (["sqrt", "sub", "const_1", "G"], 0.06), (["inv", "sqrt", "sub", "const_1", "G"], 0.08),
+    (["inv", "add", "const_1", "G"], 0.07), (["sub", "const_1", "G"], 0.05),
+    (["tanh", "G"], 0.04), (["sub", "const_1", "exp", "neg", "G"], 0.05),
+)
+_GROUP_EXPONENTS = ((1, 0.5), (-1, 0.3), (2, 0.1), (-2, 0.1))  # groups are mostly ratios
+_FORMS = (("power law", 0.35), ("sum", 0.25), ("function", 0.3), ("norm", 0.1))
+_VARIABLE_COUNTS = (0.15, 0.22, 0.22, 0.16, 0.1, 0.07, 0.05, 0.03)  # k = 1..8: few are common
+
+
+def _choice(rng: np.random.Generator, table: Sequence[tuple]) -> object:
+    weights = [w for _, w in table]
+    return table[bisect.bisect_right(list(itertools.accumulate(weights)),
+                                     rng.random() * sum(weights))][0]
+
+
+def _chain(op: str, parts: list[list[str]]) -> list[str]:
+    """``op`` right-nested over the parts, in preorder."""
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        out += ([op] if i < len(parts) - 1 else []) + part
+    return out
+
+
+class _ScienceSampler:
+    """Formulas shaped like the ones scientists look for: products and ratios of powers of
+    variables (rational exponents), sums of a few of them, functions of dimensionless-looking
+    groups (``exp(-a/b)``, ``sin(w*t)``, ``1/sqrt(1 - v**2/c**2)``) and Euclidean norms."""
+
+    def __init__(self, config: GeneratorConfig):
+        counts = _VARIABLE_COUNTS[:config.science_max_vars]
+        self.counts = tuple((k, w) for k, w in enumerate(counts, 1))
+
+    def tree(self, rng: np.random.Generator) -> tuple[list[str], int]:
+        k = _choice(rng, self.counts)
+        variables = [f"x{i}" for i in range(1, k + 1)]
+        form = _choice(rng, _FORMS)
+        order = [variables[i] for i in rng.permutation(k)]
+        if form == "power law" or k == 1 and form != "function":
+            return self.monomial(rng, order, coefficient=True), k
+        if form == "sum":
+            parts = self.split(rng, order, int(rng.integers(2, 4)))
+            return _chain("add", [self.monomial(rng, p, coefficient=True) for p in parts]), k
+        if form == "norm":
+            first, rest = self.split(rng, order, 2)
+            squares = _chain("add", [["pow2", v] if j == 0 or rng.random() < 0.6
+                                     else ["mul", "C", "pow2", v] for j, v in enumerate(first)])
+            norm = ["sqrt", *squares] if len(first) > 1 and rng.random() < 0.7 else squares
+            return (["mul", *self.monomial(rng, rest, coefficient=False), *norm]
+                    if rest and rng.random() < 0.7 else norm), k
+        # a function of a group, times a power law of the other variables
+        size = min(k, int(rng.integers(1, 4)))
+        group_vars, rest = order[:size], order[size:]
+        group = self.monomial(rng, group_vars, coefficient=len(group_vars) == 1
+                              or rng.random() < 0.4, exponents=_GROUP_EXPONENTS)
+        template = _choice(rng, _GROUP_FUNCTIONS)
+        i = template.index("G")
+        function = [*template[:i], *group, *template[i + 1:]]
+        if not rest:
+            return (["mul", "C", *function] if rng.random() < 0.5 else function), k
+        return ["mul", *self.monomial(rng, rest, coefficient=True), *function], k
+
+    @staticmethod
+    def split(rng: np.random.Generator, items: list[str], parts: int) -> list[list[str]]:
+        """``items`` cut into ``parts`` groups (as many as there are items, at most); a
+        group of one item may borrow another, so that sums share variables."""
+        parts = min(parts, len(items))
+        cuts = sorted(rng.choice(np.arange(1, len(items)), parts - 1, replace=False).tolist()) \
+            if parts > 1 else []
+        groups = [items[a:b] for a, b in zip([0, *cuts], [*cuts, len(items)], strict=True)]
+        if len(items) > 1:
+            for g in groups:
+                if len(g) == 1 and rng.random() < 0.3:
+                    g.append(next(v for v in items if v not in g))
+        return groups
+
+    def monomial(self, rng: np.random.Generator, variables: list[str], *, coefficient: bool,
+                 exponents: Sequence[tuple] = _EXPONENTS) -> list[str]:
+        """A coefficient times powers of ``variables``, those with negative exponents under
+        one division."""
+        top: list[list[str]] = []
+        bottom: list[list[str]] = []
+        for v in variables:
+            e = _choice(rng, exponents)
+            negative = e.startswith("-") if isinstance(e, str) else e < 0
+            magnitude = e.lstrip("-") if isinstance(e, str) else abs(e)
+            spelled = ["pow", v, "const_4"] if magnitude == 4 else [*_SPELLED[magnitude], v]
+            (bottom if negative else top).append(spelled)
+        if not top:
+            top.append(["const_1"] if not coefficient else [])
+        if coefficient and rng.random() < 0.75:
+            top.insert(0, ["C"])
+        top = [t for t in top if t]
+        numerator = _chain("mul", top) if top else ["const_1"]
+        return ["div", *numerator, *_chain("mul", bottom)] if bottom else numerator

@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import pickle
 import shutil
 import time
 from dataclasses import asdict, dataclass, field, fields
@@ -61,6 +62,7 @@ DEFAULT_LR = 1e-3  # fresh models: small, and trained from scratch
 FINETUNE_LR = 1e-4  # init_from: adapt without forgetting what pre-training taught
 Part = Literal["encoder", "projector", "lm", "embeddings"]
 PARTS = ("encoder", "projector", "lm", "embeddings")
+PRECISIONS = ("float32", "bf16")
 
 
 @dataclass
@@ -93,6 +95,7 @@ class TrainingConfig:
     log_every: int = 10  # steps between log lines
     seed: int = 0  # initialisation, data order, point subsets, dropout
     resume: bool = True  # continue from the last checkpoint in output_dir, if any
+    precision: str = "float32"  # "bf16": forward passes under bfloat16 autocast (AVX512-BF16)
     progress: bool = True  # a progress bar on rank 0
 
     def __post_init__(self) -> None:
@@ -106,6 +109,9 @@ class TrainingConfig:
             raise ValueError(f"freeze accepts {', '.join(PARTS)}; got {sorted(unknown)}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                             f"{self.precision!r}")
 
     @property
     def learning_rate(self) -> float:
@@ -222,12 +228,25 @@ class _Run:
 
     def _resume(self, checkpoint: Path) -> None:
         # a checkpoint folder is data: tensors and plain containers only, never pickled code
-        state = torch.load(checkpoint / "optimizer.pt", weights_only=True)
+        path = checkpoint / "optimizer.pt"
+        try:
+            state = torch.load(path, weights_only=True)
+        except pickle.UnpicklingError as error:  # torch's "Weights only load failed"
+            raise ValueError(
+                f"{path} holds more than tensors and plain containers (torch refused it with "
+                f"weights_only=True: {str(error).splitlines()[0]}); chatsr does not run code "
+                f"from a checkpoint. Resume from a checkpoint chatsr wrote, or start afresh "
+                f"with resume=False (--no-resume)") from None
         dist_utils.load_optimizer_state(self.model, self.optimizer, state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         saved = json.loads((checkpoint / "trainer_state.json").read_text())
         self.step, self.history = saved["step"], saved["history"]
         logger.info("resumed from %s at step %d", checkpoint, self.step)
+
+    def _autocast(self) -> torch.autocast:
+        """bfloat16 matmuls where the config asks for them; weights and AdamW stay float32."""
+        return torch.autocast(self.context.device.type, dtype=torch.bfloat16,
+                              enabled=self.config.precision == "bf16")
 
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(self.context.device) for k, v in batch.items()}
@@ -244,7 +263,8 @@ class _Run:
         for i, batch in enumerate(micro_batches):
             if backward and self.context.distributed:  # reduce gradients once, after the last
                 self.model.set_requires_gradient_sync(i == len(micro_batches) - 1)
-            out = self.model(**self._to_device(batch), num_items_in_batch=per_rank)
+            with self._autocast():
+                out = self.model(**self._to_device(batch), num_items_in_batch=per_rank)
             if backward:
                 out.loss.backward()
             loss += out.loss.detach()
