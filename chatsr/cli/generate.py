@@ -38,6 +38,12 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--operators", type=operator_list, default=None,
                         help="operators and optional weights, e.g. add,mul,sin:0.3 "
                              "(default: all, with built-in weights)")
+    parser.add_argument("--science-weight", type=non_negative_float, default=0.0,
+                        help="share of formulas from the science-shaped prior (default: 0)")
+    parser.add_argument("--units-prob", type=non_negative_float, default=0.0,
+                        help="share of samples stating consistent SI units (default: 0)")
+    parser.add_argument("--raw-targets", action="store_true",
+                        help="keep formulas as drawn, not in their canonical spelling")
     parser.add_argument("--keep-benchmarks", action="store_true",
                         help="do not remove the Nguyen and Feynman skeletons")
     parser.add_argument("--seed", type=non_negative_int, default=0,
@@ -60,7 +66,9 @@ def run_generate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
         config = GeneratorConfig(
             max_length=args.max_length, min_length=args.min_length, max_vars=args.max_vars,
             max_dims=args.max_dims, num_points=args.num_points, noise=args.noise,
-            operators=args.operators, exclude=None if args.keep_benchmarks else "benchmarks")
+            operators=args.operators, exclude=None if args.keep_benchmarks else "benchmarks",
+            science_weight=args.science_weight, units_prob=args.units_prob,
+            canonical=not args.raw_targets)
     except ValueError as error:  # a combination of values no single argument type can check
         message = str(error)
         for field in dataclasses.fields(GeneratorConfig):  # speak in the options' names

@@ -19,14 +19,27 @@ How a sample is made, and why it differs from the reference generator (SPEC.md):
    a small integer); 10–800 points log-uniform. Targets with too many non-finite values, huge
    values or no variation are redrawn, then the formula is dropped; a few non-finite points are
    dropped. Optional Gaussian noise relative to std(y).
-4. **Prompt.** The human turn may state true facts about the target (:mod:`chatsr.data.prompts`).
+4. **Canonical target** (``canonical=True``, the default): the formula and its constants are
+   rewritten into one preorder spelling (:func:`chatsr.symbolic.canonical.canonical`), checked
+   against the drawn targets, which are computed again from it.
+5. **Units** (w.p. ``units_prob``): SI units for every variable and the target that make the
+   formula dimensionally consistent, solved from its linear conditions
+   (:func:`chatsr.symbolic.units.linear_dimensions`); formulas with none go without.
+6. **Prompt.** The human turn may state true facts about the target (:mod:`chatsr.data.prompts`)
+   and states the units when the sample has them.
+
+A share ``science_weight`` of the formulas comes from a science-shaped prior instead of step 1
+(:class:`chatsr.data.trees._ScienceSampler`): power laws with rational exponents of up to
+``science_max_vars`` variables, sums of a few, functions of ratios (``exp(-a/b)``,
+``1/sqrt(1 - v**2/c**2)``) and norms, on positive supports; the same guards and exclusions
+apply.
 
 Randomness is seeded per chunk of ``CHUNK_SIZE`` samples (``default_rng([seed, chunk])``), and
 chunks are merged in order, so the output depends on the seed and never on ``workers``.
 
-The parts: :mod:`chatsr.data.generator_config` (the settings), :mod:`chatsr.data.trees` (step 1
-and the structural guards), :mod:`chatsr.data.sampler` (steps 2 to 4); this module runs them in
-seeded chunks.
+The parts: :mod:`chatsr.data.generator_config` (the settings), :mod:`chatsr.data.trees` (step 1,
+the structural guards and the science-shaped prior), :mod:`chatsr.data.sampler` (steps 2 to 6);
+this module runs them in seeded chunks.
 
 >>> samples = generate_samples(3, max_vars=2, num_points=20, seed=0, progress=False)
 >>> [s["id"] for s in samples], samples[0]["num_points"], len(samples[0]["data_points"][0])
