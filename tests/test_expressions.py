@@ -213,8 +213,10 @@ def test_bad_data_and_constants():
         expr.with_constants([1.0, 2.0])
     with pytest.raises(ExpressionError, match="unknown symbol 'q'"):
         Expression.from_sympy("q + x1")
-    with pytest.raises(ExpressionError, match="cannot convert"):
+    with pytest.raises(ExpressionError, match="'gamma' is not a known function at position 0"):
         Expression.from_sympy("gamma(x1)")
+    with pytest.raises(ExpressionError, match="cannot convert gamma"):
+        Expression.from_sympy(sympy.gamma(sympy.Symbol("x1")))
     with pytest.raises(ExpressionError, match="not finite"):
         Expression.from_sympy("x1/0")
 

@@ -147,8 +147,10 @@ def test_symbolic_recovery_rejects_unusable_input():
         symbolic_recovery("x1", Expression.parse("* C x1"))
     with pytest.raises(ValueError, match="truth .* is not a readable formula"):
         symbolic_recovery("x1 +* )", "x1")
-    with pytest.raises(ValueError, match="not a formula"):
+    with pytest.raises(ValueError, match="unexpected character '>' at position 3"):
         symbolic_recovery("x1", "x1 > 2")
+    with pytest.raises(ValueError, match="is a StrictGreaterThan, not a formula"):
+        symbolic_recovery("x1", sympy.Symbol("x1") > 2)
     with pytest.raises(TypeError, match="model must be a str"):
         symbolic_recovery("x1", 2.0)
     with pytest.raises(ValueError, match="timeout must be"):

@@ -31,6 +31,7 @@ import sympy
 
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.skeletons import ExclusionSet
+from chatsr.symbolic.sympy_parsing import parse_formula
 
 __all__ = ["BENCHMARKS", "FEYNMAN", "NGUYEN", "Benchmark", "benchmark_exclusions"]
 
@@ -211,10 +212,10 @@ def _feynman(line: str) -> Benchmark:
         var, low, high = spec.split()
         names.append(var)
         ranges.append((float(low), float(high)))
-    # Physical names map to x1, x2, … in the table's order; the mapping also shields names that
-    # sympy would read as its own objects (gamma, beta, I, C).
+    # Physical names map to x1, x2, … in the table's order; no other name is accepted, and names
+    # that are sympy objects elsewhere (gamma, beta, I, C) are plain variables here.
     symbols = {var: sympy.Symbol(f"x{i}", real=True) for i, var in enumerate(names, 1)}
-    expr = sympy.sympify(source, locals={**symbols, "arcsin": sympy.asin, "ln": sympy.log})
+    expr = parse_formula(source, symbols, free_symbols=False)  # read, never evaluated
     return Benchmark(f"Feynman-{name}", str(expr), tuple(ranges), FEYNMAN_POINTS, tuple(names),
                      source)
 

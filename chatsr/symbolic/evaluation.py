@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from chatsr.symbolic.operators import CONSTANT, INTEGER, OPERATORS
+from chatsr.symbolic.operators import CONSTANT, INTEGER, OPERATORS, Operator
 
 __all__ = ["NUMPY", "TEMPLATE_FUNCTIONS", "Backend", "compile_skeleton", "evaluate",
            "make_backend"]
@@ -98,53 +98,30 @@ def compile_skeleton(names: tuple[str, ...], with_jacobian: bool = False,
     lines = ["def f(X, c):", "    ones = ones_of(X)"]
     if with_jacobian:
         lines.append("    k = c.shape[0]")
-    counter = {"v": 0, "c": 0}
-    pos = 0
-
-    def fresh() -> str:
-        counter["v"] += 1
-        return f"v{counter['v']}"
-
-    def visit() -> tuple[str, str | None]:
-        """Emit the node at ``pos``; return the names of its value and Jacobian (None = 0)."""
-        nonlocal pos
-        name, pos = names[pos], pos + 1
-        out = fresh()
+    constant = sum(n == CONSTANT for n in names)
+    # Right to left over the preorder, an explicit stack instead of recursion (any depth):
+    # each node's operands are emitted before it. Entries: names of a value and its Jacobian.
+    stack: list[tuple[str, str | None]] = []
+    for index in range(len(names) - 1, -1, -1):
+        name, out = names[index], f"v{index}"
         if name in OPERATORS:
             op = OPERATORS[name]
-            args = [visit() for _ in range(op.arity)]
+            args = [stack.pop() for _ in range(op.arity)]
             lines.append(f"    {out} = {op.numpy.format(*(a for a, _ in args))}")
-            if not with_jacobian:
-                return out, None
-            terms = []
-            for (_, jac), deriv in zip(args, op.derivative, strict=True):
-                if jac is None:
-                    continue
-                d = deriv.format(*(a for a, _ in args), out=out)
-                if d in ("1.0", "-1.0"):  # sums and differences: no broadcast needed
-                    terms.append(jac if d == "1.0" else f"-{jac}")
-                else:
-                    terms.append(f"({d})[:, None] * {jac}")
-            if not terms:
-                return out, None
-            jac_out = f"j{out}"
-            lines.append(f"    {jac_out} = " + " + ".join(terms))
-            return out, jac_out
-        if name == CONSTANT:
-            i = counter["c"]
-            counter["c"] += 1
-            lines.append(f"    {out} = c[{i}] * ones")
+            stack.append((out, _jacobian(lines, op, args, out) if with_jacobian else None))
+        elif name == CONSTANT:
+            constant -= 1  # numbered in preorder, met right to left
+            lines.append(f"    {out} = c[{constant}] * ones")
             if with_jacobian:
-                lines.append(f"    j{out} = zeros_of(X, k); j{out}[:, {i}] = 1.0")
-                return out, f"j{out}"
-            return out, None
-        if m := INTEGER.fullmatch(name):
-            lines.append(f"    {out} = {float(m.group(1))} * ones")
+                lines.append(f"    j{out} = zeros_of(X, k); j{out}[:, {constant}] = 1.0")
+            stack.append((out, f"j{out}" if with_jacobian else None))
         else:
-            lines.append(f"    {out} = X[:, {int(name[1:]) - 1}]")
-        return out, None
-
-    root, jac = visit()
+            if m := INTEGER.fullmatch(name):
+                lines.append(f"    {out} = {float(m.group(1))} * ones")
+            else:
+                lines.append(f"    {out} = X[:, {int(name[1:]) - 1}]")
+            stack.append((out, None))
+    root, jac = stack.pop()
     if with_jacobian:
         lines.append(f"    return {root}, {jac if jac else 'zeros_of(X, k)'}")
     else:
@@ -152,6 +129,24 @@ def compile_skeleton(names: tuple[str, ...], with_jacobian: bool = False,
     namespace = {"np": backend.np, "ones_of": backend.ones, "zeros_of": backend.zeros}
     exec(compile("\n".join(lines), f"<expression {' '.join(names)}>", "exec"), namespace)
     return namespace["f"]
+
+
+def _jacobian(lines: list[str], op: Operator, args: list[tuple[str, str | None]], out: str
+              ) -> str | None:
+    """Emit the Jacobian of ``out = op(args)`` by the chain rule; its name, None where it is 0."""
+    terms = []
+    for (_, jac), deriv in zip(args, op.derivative, strict=True):
+        if jac is None:
+            continue
+        d = deriv.format(*(a for a, _ in args), out=out)
+        if d in ("1.0", "-1.0"):  # sums and differences: no broadcast needed
+            terms.append(jac if d == "1.0" else f"-{jac}")
+        else:
+            terms.append(f"({d})[:, None] * {jac}")
+    if not terms:
+        return None
+    lines.append(f"    j{out} = " + " + ".join(terms))
+    return f"j{out}"
 
 
 def _operator_function(template: str, arity: int) -> Callable:

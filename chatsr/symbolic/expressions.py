@@ -38,7 +38,12 @@ from chatsr.symbolic.operators import (
     canonical_name,
     math_token,
 )
-from chatsr.symbolic.sympy_parsing import sympify_real, sympy_to_preorder
+from chatsr.symbolic.sympy_parsing import (
+    MAX_DEPTH,
+    parse_formula,
+    sympify_real,
+    sympy_to_preorder,
+)
 from chatsr.symbolic.validation import check_array
 
 __all__ = ["Expression", "ExpressionError", "Node", "sympify_real"]
@@ -53,10 +58,27 @@ class Node:
 
 
 def _split_string(text: str) -> list[str]:
-    chatsr = CHATSR_TOKEN.findall(text)
-    if chatsr:  # also accepts the reference's answer "…the derived formula is: <|math_add|>,…"
-        return chatsr
-    return [t for t in re.split(r"[\s,]+", text.strip()) if t]
+    """The tokens of preorder text: ChatSR tokens, or names and symbols between commas/spaces.
+
+    Text with ChatSR tokens may open with prose ending in a colon (the reference's answer
+    "…the derived formula is: <|math_add|>,…"); anything else beside them is an error, never
+    dropped, so that a mix of spellings cannot read as a different formula.
+    """
+    matches = list(CHATSR_TOKEN.finditer(text))
+    if not matches:
+        return [t for t in re.split(r"[\s,]+", text.strip()) if t]
+    prose = text[:matches[0].start()].strip()
+    if prose and not prose.endswith(":"):
+        raise ExpressionError(f"text {prose!r} before the first math token: write every token "
+                              "as <|math_…|>, or none (\"add x1 x2\")")
+    starts = [m.start() for m in matches[1:]] + [len(text)]
+    for match, start in zip(matches, starts, strict=True):
+        between = text[match.end():start]
+        if between.strip(", \t\n"):
+            raise ExpressionError(f"text {between.strip()!r} at position {match.end()} after a "
+                                  "math token: write every token as <|math_…|>, or none "
+                                  "(\"add x1 x2\")")
+    return [m.group(1) for m in matches]
 
 
 class Expression:
@@ -94,6 +116,10 @@ class Expression:
         >>> Expression.parse("+ x1 * C x2").infix()
         'C0*x2 + x1'
         """
+        if isinstance(tokens, str) and re.search(r"[()]", tokens):
+            raise ExpressionError(f"parentheses in {tokens[:60]!r}: Expression.parse reads "
+                                  "preorder tokens (\"mul C sin x1\"); read infix text with "
+                                  "Expression.from_sympy")
         raw = _split_string(tokens) if isinstance(tokens, str) else list(tokens)
         return cls([canonical_name(t) for t in raw])
 
@@ -108,8 +134,9 @@ class Expression:
         >>> Expression.from_sympy("2.5*sin(x1) - x2**2").names
         ('sub', 'mul', 'C', 'sin', 'x1', 'pow2', 'x2')
         """
-        if isinstance(expr, str):
-            expr = sympify_real(expr)
+        if isinstance(expr, str):  # read by our own grammar, never evaluated
+            expr = parse_formula(expr, {n: sympy.Symbol(n, real=True)
+                                        for n in variable_names or ()})
         names, values = sympy_to_preorder(expr, variable_names)
         fitted = all(v is not None for v in values)
         return cls(names, values if fitted and values else None)
@@ -135,15 +162,30 @@ class Expression:
 
     @property
     def tree(self) -> Node:
-        """The expression as a tree of :class:`Node`."""
-        def build(pos: int) -> tuple[Node, int]:
-            name, pos = self.names[pos], pos + 1
-            children = []
-            for _ in range(arity(name)):
-                child, pos = build(pos)
-                children.append(child)
-            return Node(name, tuple(children)), pos
-        return build(0)[0]
+        """The expression as a tree of :class:`Node` (built without recursion, for any depth)."""
+        stack: list[Node] = []
+        for name in reversed(self.names):  # children are complete before their parent
+            children = tuple(stack.pop() for _ in range(arity(name)))
+            stack.append(Node(name, children))
+        return stack[0]
+
+    @property
+    def depth(self) -> int:
+        """Nesting levels of the sympy form: a chain of sums and differences (or of products
+        and quotients) is one level, as sympy flattens it.
+
+        >>> Expression.parse("add add x1 x2 sin x3").depth, Expression.parse("x1").depth
+        (2, 0)
+        """
+        family = {"add": "add", "sub": "add", "mul": "mul", "div": "mul"}
+        stack: list[tuple[int, str]] = []  # (depth, family) of finished subtrees
+        for name in reversed(self.names):
+            own = family.get(name, name)
+            children = [stack.pop() for _ in range(arity(name))]
+            depth = max((d + (f != own or own not in ("add", "mul")) for d, f in children),
+                        default=0)
+            stack.append((depth, own))
+        return stack[0][0]
 
     def to_tokens(self, style: str = "chatsr") -> list[str]:
         """Preorder tokens in ``"chatsr"`` (``<|math_add|>``), ``"name"`` (``add``) or
@@ -170,22 +212,27 @@ class Expression:
         """
         if constants not in ("auto", "symbols"):
             raise ValueError(f"constants must be 'auto' or 'symbols', got {constants!r}")
-        use_values = constants == "auto" and self.constants is not None
+        if self.depth > MAX_DEPTH:
+            raise ExpressionError(f"the expression nests {self.depth} levels deep; sympy "
+                                  f"takes at most MAX_DEPTH = {MAX_DEPTH} (its algorithms "
+                                  "recurse through each level)")
         symbols = _variable_symbols(self.variables, variable_names)
-        counter = iter(range(self.n_constants))
-
-        def convert(node: Node) -> sympy.Expr:
-            if node.name in OPERATORS:
-                return OPERATORS[node.name].sympy(*(convert(c) for c in node.children))
-            if node.name == CONSTANT:
-                i = next(counter)
-                if use_values:
-                    return sympy.Float(self.constants[i])
-                return sympy.Symbol(f"c{i}", real=True)
-            if m := INTEGER.fullmatch(node.name):
-                return sympy.Integer(int(m.group(1)))
-            return symbols[int(node.name[1:])]
-        return convert(self.tree)
+        counter = self.n_constants
+        use_values = constants == "auto" and self.constants is not None
+        stack: list[sympy.Expr] = []
+        for name in reversed(self.names):  # operands are converted before their operator
+            if name in OPERATORS:
+                op = OPERATORS[name]
+                stack.append(op.sympy(*(stack.pop() for _ in range(op.arity))))
+            elif name == CONSTANT:
+                counter -= 1  # numbered in preorder, met right to left
+                stack.append(sympy.Float(self.constants[counter]) if use_values
+                             else sympy.Symbol(f"c{counter}", real=True))
+            elif m := INTEGER.fullmatch(name):
+                stack.append(sympy.Integer(int(m.group(1))))
+            else:
+                stack.append(symbols[int(name[1:])])
+        return stack[0]
 
     def latex(self, *, variable_names: Sequence[str] | None = None, precision: int = 4) -> str:
         """LaTeX of the expression, fitted constants rounded to ``precision`` significant digits."""
@@ -257,6 +304,8 @@ class Expression:
         return len(self.names)
 
     def __repr__(self) -> str:
+        if self.depth > MAX_DEPTH:  # too deep for sympy's printer: the preorder instead
+            return f"Expression.parse({' '.join(self.names)!r})"
         return f"Expression({self.infix()!r})"
 
     def __str__(self) -> str:
@@ -269,9 +318,13 @@ def _check_preorder(names: tuple[str, ...]) -> None:
     open_slots = 1
     for pos, name in enumerate(names):
         if open_slots == 0:
-            trailing = ", ".join(names[pos:])
+            trailing = ", ".join(names[pos:pos + 10]) + (", …" if len(names) > pos + 10 else "")
+            infix = arity(canonical_name(names[pos])) == 2  # "x1 + x2": an operator in between
             raise ExpressionError(f"{len(names) - pos} trailing token(s) after a complete "
-                                  f"expression of {pos} token(s): {trailing}")
+                                  f"expression of {pos} token(s): {trailing}" + (
+                                      "; this reads like infix, but Expression.parse takes "
+                                      "preorder (\"+ x1 x2\"): read infix text with "
+                                      "Expression.from_sympy" if infix else ""))
         open_slots += arity(canonical_name(name)) - 1
     if open_slots:
         raise ExpressionError(f"truncated preorder sequence: {open_slots} operand(s) missing "

@@ -33,7 +33,7 @@ import mpmath
 import numpy as np
 import sympy
 
-from chatsr.symbolic.expressions import Expression, sympify_real
+from chatsr.symbolic.expressions import Expression, ExpressionError, sympify_real
 from chatsr.symbolic.validation import check_array
 
 __all__ = ["accuracy_to_tolerance", "mse", "nmse", "r2", "symbolic_recovery"]
@@ -221,7 +221,7 @@ def _recovery_outcome(truth: ExpressionLike, model: ExpressionLike, digits: int
 def _as_sympy(name: str, value: ExpressionLike) -> sympy.Expr:
     try:
         expr = value.to_sympy() if isinstance(value, Expression) else sympify_real(value)
-    except Exception as exc:  # sympify raises all kinds: SympifyError, SyntaxError, TypeError…
+    except ExpressionError as exc:  # text our grammar refuses, a formula nested too deep
         raise ValueError(f"{name} {_describe(value)} is not a readable formula: {exc}") from None
     if not isinstance(expr, sympy.Expr):
         raise ValueError(f"{name} {_describe(value)} is a {type(expr).__name__}, not a formula")
