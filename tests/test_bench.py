@@ -16,6 +16,7 @@ from chatsr.bench import (
     summarize,
     summary_markdown,
 )
+from chatsr.bench.methods import BUILDERS, MODEL_METHODS, fit_options
 from chatsr.bench.runner import _data
 from chatsr.cli.main import main
 from chatsr.data.benchmarks import NGUYEN
@@ -35,8 +36,9 @@ def tiny_model_dir(tmp_path_factory):
 
 
 def test_select_problems_by_suite_limit_and_name():
-    feynman = select_problems("feynman")
+    feynman = select_problems("feynman", max_vars=3)
     assert len(feynman) == 52 and all(p.n_variables <= 3 for p in feynman)
+    assert len(select_problems("feynman")) == 100  # by default all, up to 9 variables
     assert [p.name for p in select_problems("nguyen")] == [f"Nguyen-{i}" for i in range(1, 13)]
     assert [p.name for p in select_problems(names=["I.12.1", "Nguyen-3"])] == [
         "Feynman-I.12.1", "Nguyen-3"]
@@ -48,7 +50,7 @@ def test_select_problems_by_suite_limit_and_name():
 
 
 def test_one_problem_one_method(tiny_model_dir, tmp_path):
-    results = run_benchmark(["Nguyen-8"], ["chatsr"], [0.0, 0.01], seed=3, time_budget=0.5,
+    results = run_benchmark(["Nguyen-8"], ["chatsr"], [0.0, 0.01], seed=3, max_rounds=1,
                             timeout=120, out_dir=tmp_path, model=tiny_model_dir, n_test=50,
                             progress=False)
     assert list(results.columns) == RESULT_COLUMNS
@@ -71,12 +73,25 @@ def test_one_problem_one_method(tiny_model_dir, tmp_path):
     assert (tmp_path / "bench.png").stat().st_size > 1000
 
 
-def test_the_ablations_run_as_methods(tiny_model_dir, tmp_path):
-    methods = ["chatsr-oneshot", "chatsr-prefix", "chatsr-mutation"]
-    results = run_benchmark(["Nguyen-1"], methods, [0.0], seed=0, time_budget=0.5, timeout=120,
-                            out_dir=tmp_path, model=tiny_model_dir, n_test=50, progress=False)
+def test_the_ablations_and_the_peer_run_as_methods(tiny_model_dir, tmp_path):
+    methods = ["chatsr-oneshot", "chatsr-nomodel", "pyoperon-budget"]
+    results = run_benchmark(["Nguyen-1"], methods, [0.0], seed=0, time_budget=1, max_rounds=1,
+                            timeout=120, out_dir=tmp_path, model=tiny_model_dir, n_test=50,
+                            progress=False)
     assert results["method"].tolist() == methods
     assert (results["status"] == "ok").all(), results["error"].tolist()
+    assert (results["r2"] > 0.9).all()  # Nguyen-1 is a cubic polynomial: all get close
+
+
+def test_every_model_method_uses_the_given_model(tiny_model_dir):
+    options = fit_options(["chatsr-oneshot"], seed=0, time_budget=None, model=tiny_model_dir)
+    assert options["model"] == str(tiny_model_dir.resolve())  # not None: the shipped model
+    for method in MODEL_METHODS:
+        estimator, _ = BUILDERS[method](1, options)
+        model, _ = estimator.model
+        assert model.config.text_config.hidden_size == 32  # the tiny one, not the shipped
+    estimator, _ = BUILDERS["chatsr-nomodel"](1, options)
+    assert estimator.model is False
 
 
 def test_data_are_fixed_by_seed_and_problem():

@@ -11,6 +11,7 @@ from chatsr.estimator import ChatSRRegressor
 from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.model.tokenizer import load_tokenizer
 from chatsr.search.selection import penalized_loss
+from chatsr.symbolic.expressions import Expression
 
 
 def tiny_model(max_dims: int = 3):
@@ -24,7 +25,8 @@ WIDE = tiny_model(max_dims=10)  # sklearn's checks use up to 10 columns
 
 
 def make(**options) -> ChatSRRegressor:
-    values = dict(model=TINY, num_candidates=8, time_budget=5.0, random_state=0)  # ends once exact
+    # no clock: results depend on the seed only, however busy the machine
+    values = dict(model=TINY, num_candidates=8, time_budget=None, max_rounds=3, random_state=0)
     return ChatSRRegressor(**(values | options))
 
 
@@ -134,6 +136,43 @@ def test_operator_constraints_hold_for_every_reported_formula():
     est = make(operators=["sin", "cos", "exp", "add"], exclude=["add"]).fit(X, y)
     for expression in est.equations_["expression"]:
         assert set(expression.names) & {"add", "mul", "sub", "div"} == set(), expression.names
+
+
+def test_exclusions_hold_through_the_engine_and_tidying():
+    X = np.random.default_rng(4).uniform(-3.0, 3.0, size=(60, 2))
+    y = np.sin(X[:, 0]) * X[:, 1]
+    est = make(exclude=["sin", "cos"]).fit(X, y)
+    for expression in est.equations_["expression"]:
+        assert not {"sin", "cos"} & set(expression.names), expression.names
+    est = make(operators=["add", "mul", "sub"]).fit(X, y)
+    for expression in est.equations_["expression"]:
+        assert set(expression.names) <= {"add", "mul", "sub", "C", "x1", "x2"} | {
+            f"const_{k}" for k in range(1, 6)}, expression.names
+
+
+def test_without_a_model_no_model_is_loaded(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("model=False must not load a model")
+
+    monkeypatch.setattr("chatsr.estimator.load_pretrained", refuse)
+    X = np.random.default_rng(5).uniform(1, 3, size=(60, 2))
+    y = X[:, 0] * X[:, 1] + 1.0
+    est = ChatSRRegressor(model=False, time_budget=None, max_rounds=5, random_state=0).fit(X, y)
+    assert est.score(X, y) > 0.9999
+    assert set(est.equations_["source"]) <= {"engine", "polynomial"}
+
+
+def test_the_chosen_formula_is_finite_on_the_data_box_and_predict_warns_outside():
+    X = np.random.default_rng(6).uniform(1.0, 4.0, size=(60, 1))
+    y = np.log(X[:, 0])
+    est = make().fit(X, y)
+    inside = np.linspace(1.0, 4.0, 500).reshape(-1, 1)
+    assert np.isfinite(est.predict(inside)).all()
+    for expression in est.equations_["expression"]:
+        assert np.isfinite(expression(inside)).all(), expression.infix()
+    est.expression_ = Expression.parse("log x1")  # as if chosen: outside its domain, a warning
+    with pytest.warns(RuntimeWarning, match="not finite on 1 of 2 rows"):
+        est.predict(np.array([[-1.0], [2.0]]))
 
 
 def test_loss_auto_is_log_for_one_signed_data_spanning_decades():

@@ -51,7 +51,7 @@ def available_methods(methods: Sequence[str]) -> list[str]:
     >>> available_methods(["pysr"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: unknown method(s) ['pysr']; choose from ('chatsr', 'gplearn', ...)
+    ValueError: unknown method(s) ['pysr']; choose from ('chatsr', 'chatsr-nomodel', ...)
     """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
@@ -66,16 +66,17 @@ def available_methods(methods: Sequence[str]) -> list[str]:
 
 
 def fit_options(methods: Sequence[str], *, seed: int, time_budget: float | None,
-                model: str | Path | None) -> dict[str, Any]:
-    """What every fit's builder reads: the seed, ChatSR's time budget and its model directory
+                model: str | Path | None, max_rounds: int | None = None) -> dict[str, Any]:
+    """What every fit's builder reads: the seed, ChatSR's time budget, its rounds (given, the
+    fits run without a clock: ``time_budget=None, max_rounds=N``) and its model directory
     (checked here, before any fit, when a method of :data:`MODEL_METHODS` is among
     ``methods``).
 
     >>> fit_options(["gplearn"], seed=0, time_budget=None, model=None)
-    {'seed': 0, 'time_budget': None, 'model': None}
+    {'seed': 0, 'time_budget': None, 'max_rounds': None, 'model': None}
     """
     reads_model = any(m in MODEL_METHODS for m in methods)
-    return {"seed": seed, "time_budget": time_budget,
+    return {"seed": seed, "time_budget": time_budget, "max_rounds": max_rounds,
             "model": _check_model(model) if reads_model else None}
 
 
@@ -100,9 +101,12 @@ def _make_chatsr(n_variables: int, options: dict[str, Any], max_rounds: int | No
     from chatsr.model.pretrained import load_pretrained  # it keeps HF's "Loading weights" bar quiet
 
     extra = {} if options["time_budget"] is None else {"time_budget": options["time_budget"]}
+    if options.get("max_rounds") is not None:
+        extra = {"time_budget": None, "max_rounds": options["max_rounds"]}
+    if max_rounds is not None:
+        extra["max_rounds"] = max_rounds
     model = load_pretrained(options["model"]) if with_model else False
-    estimator = ChatSRRegressor(model=model, max_rounds=max_rounds,
-                                random_state=options["seed"], **extra)
+    estimator = ChatSRRegressor(model=model, random_state=options["seed"], **extra)
     return estimator, lambda: estimator.sympy()
 
 

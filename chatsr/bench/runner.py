@@ -107,7 +107,8 @@ def run_benchmark(problems: Sequence[Benchmark | str], methods: Sequence[str] = 
                   noise_levels: Sequence[float] = NOISE_LEVELS, *, seed: int = 0,
                   time_budget: float | None = None, timeout: float = DEFAULT_TIMEOUT,
                   out_dir: str | Path | None = None, model: str | Path | None = None,
-                  n_test: int = TEST_POINTS, recovery_timeout: float = 5.0,
+                  max_rounds: int | None = None, n_test: int = TEST_POINTS,
+                  recovery_timeout: float = 5.0,
                   progress: bool = True) -> pd.DataFrame:
     """Fit every problem with every method at every noise level; one row per run.
 
@@ -131,6 +132,9 @@ def run_benchmark(problems: Sequence[Benchmark | str], methods: Sequence[str] = 
         what it did), then ``summary.md`` and ``bench.png`` (:func:`write_report`).
     model
         ChatSR model directory (None: the shipped checkpoint).
+    max_rounds
+        If given, ChatSR's fits run without a clock (``time_budget=None, max_rounds=N``): their
+        results depend on the seed only.
     n_test
         Held-out points for the test R².
     recovery_timeout
@@ -153,7 +157,8 @@ def run_benchmark(problems: Sequence[Benchmark | str], methods: Sequence[str] = 
                 for p in problems]
     methods = available_methods(methods)
     _check_settings(timeout, n_test, noise_levels)
-    options = fit_options(methods, seed=seed, time_budget=time_budget, model=model)
+    options = fit_options(methods, seed=seed, time_budget=time_budget, model=model,
+                          max_rounds=max_rounds)
     context = _context(methods)
     out = None if out_dir is None else Path(out_dir)
     if out is not None:
