@@ -211,9 +211,12 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         candidates += [(p, "polynomial") for p in polynomials(problem.X, problem.y,
                                                                sample_weight=problem.weight)]
         rows = []
-        for expression, source in candidates:
+        for k, (expression, source) in enumerate(candidates):
             if expression is None:
                 continue
+            if self.time_budget is not None:  # share what is left; past it, a quick refit
+                left = (deadline - time.perf_counter()) / (len(candidates) - k)
+                refit["time_limit"] = float(np.clip(left, 0.01, POLISH_TIME_LIMIT))
             fit = polish(expression, problem.X, problem.y, **refit)
             if fit.success:
                 fit = tidy(fit, problem.X, problem.y, deadline=deadline, **refit)

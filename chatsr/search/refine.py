@@ -296,23 +296,30 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
                     seed=int(rng.integers(2**31)))
     origins: dict[str, str] = {}  # skeleton -> who wrote it, for the results' source column
     engine.add(_expressions(proposals, origins, "model"), fit=True)
-    rounds = 0
+    rounds, per_generation, per_call = 0, 0.0, 0.0
     while rounds < max_rounds and time.perf_counter() < pool.deadline and not pool.solved():
         rounds += 1
-        engine.evolve(GENERATIONS_PER_ROUND)
+        generations = GENERATIONS_PER_ROUND
+        if time_budget is not None and per_generation > 0:  # end near the deadline
+            left = pool.deadline - time.perf_counter()
+            generations = int(np.clip(left / per_generation, 1, GENERATIONS_PER_ROUND))
+        begin = time.perf_counter()
+        engine.evolve(generations)
+        per_generation = (time.perf_counter() - begin) / generations
         front = engine.front()
         if front:
             _add_found(pool, front[-1], origins)  # the most accurate: is it exact yet?
-        spent = time.perf_counter() - start
-        if propose is None or (time_budget is not None and model_time > MODEL_SHARE * spent):
+        now = time.perf_counter()
+        if propose is None or (time_budget is not None and (
+                model_time > MODEL_SHARE * (now - start) or now + per_call > pool.deadline)):
             continue
-        begin = time.perf_counter()
         for parent in front[::-1][:num_parents]:
             completions = _resample(propose, parent.to_tokens(), resamples, rng)
             engine.add(_expressions(completions, origins, "prefix"), fit=True)
-        model_time += time.perf_counter() - begin
+        per_call = (time.perf_counter() - now) / max(1, min(num_parents, len(front)))
+        model_time += time.perf_counter() - now
     pool.deadline = float("inf")  # what the engine found is worth its refit
-    for expression in engine.front():
+    for expression in engine.front()[::-1]:  # the most accurate first
         _add_found(pool, expression, origins)
     logger.info("search: %d rounds (%d generations), %d candidates fitted, %.1f s (model "
                 "%.1f s)", rounds, engine.generations, len(pool.equations),

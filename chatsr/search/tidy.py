@@ -33,6 +33,7 @@ __all__ = ["MAX_DEGREE", "TIDY_TOLERANCE", "polish", "polynomials", "tidy"]
 
 TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
 MAX_DEGREE = 6  # of the least-squares polynomials offered beside the search's formulas
+MAX_TERMS = 10  # coefficients of those polynomials: more is a fit, not a law
 
 
 def polish(expression: Expression, X: np.ndarray, y: np.ndarray, *,
@@ -110,8 +111,8 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
 def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
                 sample_weight: np.ndarray | None = None) -> list[Expression]:
     """Least-squares polynomials of ``y`` in the columns of ``X``, of total degree 1, 2, … up to
-    ``max_degree``, while they have fewer coefficients than a third of the points (at most
-    3 columns).
+    ``max_degree``, while they have at most ``MAX_TERMS`` coefficients and fewer than a third
+    of the points (at most 3 columns).
 
     A genetic-programming engine writes a polynomial as whatever its operators approximate it
     with; the polynomial itself is then a candidate that `tidy` can reduce to its real terms.
@@ -131,7 +132,7 @@ def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
     monomials: list[tuple[int, ...]] = [()]
     for degree in range(1, max_degree + 1):
         monomials += list(itertools.combinations_with_replacement(range(d), degree))
-        if 3 * len(monomials) > n:
+        if len(monomials) > MAX_TERMS or 3 * len(monomials) > n:
             break
         basis = np.column_stack([np.prod(X[:, list(m)], axis=1) for m in monomials])
         with np.errstate(all="ignore"):
