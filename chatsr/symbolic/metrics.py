@@ -139,6 +139,7 @@ def symbolic_recovery(truth: ExpressionLike, model: ExpressionLike, *, timeout: 
     rest goes to ``expand``, ``cancel`` and ``simplify``. All sympy work, parsing included
     (``"5**5**5**5"`` never finishes), runs in a reusable worker process that is killed after
     ``timeout`` seconds; a timed-out check logs a warning and counts as not recovered.
+    Formulas nested deeper than :data:`~chatsr.symbolic.sympy_parsing.MAX_DEPTH` are refused.
 
     Parameters
     ----------
@@ -156,9 +157,11 @@ def symbolic_recovery(truth: ExpressionLike, model: ExpressionLike, *, timeout: 
 
     Raises
     ------
+    ExpressionError
+        (a ``ValueError``) If a formula cannot be read: text is read by
+        :func:`~chatsr.symbolic.sympy_parsing.parse_formula`, never evaluated.
     ValueError
-        If a formula cannot be read, an ``Expression`` has unfitted constants or an option is
-        out of range.
+        If an ``Expression`` has unfitted constants or an option is out of range.
     TypeError
         If ``truth`` or ``model`` is none of the accepted types.
 
@@ -188,7 +191,7 @@ def symbolic_recovery(truth: ExpressionLike, model: ExpressionLike, *, timeout: 
     else:
         status, value = _WORKER.run(task, timeout)
     if status == "invalid":
-        raise ValueError(value)
+        raise ExpressionError(value)
     if status == "ok":
         return value
     logger.warning("symbolic_recovery: %s; %s vs %s counted as not recovered",

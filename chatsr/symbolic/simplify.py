@@ -38,7 +38,7 @@ import sympy
 
 from chatsr.symbolic.evaluation import evaluate
 from chatsr.symbolic.operators import ExpressionError
-from chatsr.symbolic.sympy_parsing import sympy_to_preorder
+from chatsr.symbolic.sympy_parsing import check_depth, sympy_to_preorder
 
 __all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "SNAP_TOLERANCE", "SMALL_ARGUMENT", "linearizations",
            "prunings", "rewrites"]
@@ -134,8 +134,11 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     """Simpler forms of ``expr`` (in ``x1..xd``, the columns of ``X``) with its values on ``X``.
 
     Returns distinct candidates, the plainest last; none when nothing changes. Values agree to
-    about ``RELATIVE_CHANGE`` before the caller refits their constants.
+    about ``RELATIVE_CHANGE`` before the caller refits their constants. A formula nested
+    deeper than :data:`~chatsr.symbolic.sympy_parsing.MAX_DEPTH` is an ``ExpressionError``
+    (sympy would crash), here and in `prunings` and `linearizations`.
     """
+    check_depth(expr)
     def snapped(candidate: sympy.Expr) -> sympy.Expr:
         simple = _snapped(candidate)
         if simple == candidate:
@@ -174,6 +177,7 @@ def prunings(expr: sympy.Expr) -> list[sympy.Expr]:
     >>> prunings(2.5 * x1 + 0.125)
     [2.5*x1, 0.125000000000000, x1 + 0.125]
     """
+    check_depth(expr)
     constants = sorted(expr.atoms(sympy.Float), key=abs)
     if len(constants) > MAX_PRUNED:
         return []
@@ -192,6 +196,7 @@ def linearizations(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
     >>> linearizations(704.5 * (1 - sympy.cos(0.0533 * x1)), np.linspace(-1, 1, 9)[:, None])
     [1.0007035025*x1**2]
     """
+    check_depth(expr)
     out = []
     for node in expr.atoms(sympy.Function):
         taylor = _TAYLOR.get(type(node))

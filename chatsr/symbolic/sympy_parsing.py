@@ -36,7 +36,7 @@ from chatsr.symbolic.operators import (
 __all__ = ["FUNCTIONS", "MAX_DEPTH", "MAX_FORMULA_LENGTH", "check_depth", "parse_formula",
            "sympify_real", "sympy_to_preorder"]
 
-MAX_FORMULA_LENGTH = 100_000  # characters of formula text
+MAX_FORMULA_LENGTH = 1_000_000  # characters of formula text
 # Nesting levels of a sympy expression (a flat sum or product is one level): sympy's printers,
 # assumptions and lambdify recurse a few frames per level and crash near 200.
 MAX_DEPTH = 100
