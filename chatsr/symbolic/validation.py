@@ -138,7 +138,6 @@ def _as_numbers(argument: str, value: object, dtype: DTypeLike, hint: str,
     except (TypeError, ValueError) as exc:
         raise error(_with_hint(f"{argument} must be an array of numbers, got "
                                f"{type(value).__name__} ({exc})", hint)) from None
-    return array
 
 
 def _with_hint(message: str, hint: str) -> str:
