@@ -132,3 +132,15 @@ def test_torch_backend_agrees_with_numpy(formulas):
 def test_the_evaluator_never_imports_torch():
     code = "import sys, chatsr.symbolic.evaluation; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_compiling_and_interpreting_any_depth_needs_no_recursion():
+    deep = 50_000
+    names = tuple(["neg"] * deep + ["add", "mul", "C", "x1", "exp", "x2"])
+    X = np.array([[1.0, 0.0], [2.0, 1.0]])
+    expected = 3.0 * X[:, 0] + np.exp(X[:, 1])  # an even number of negations
+    np.testing.assert_allclose(evaluate(names, X, [3.0]), expected)
+    np.testing.assert_allclose(compile_skeleton(names)(X, np.array([3.0])), expected)
+    y, jacobian = compile_skeleton(names, True)(X, np.array([3.0]))
+    np.testing.assert_allclose(y, expected)
+    np.testing.assert_allclose(jacobian[:, 0], X[:, 0])

@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from chatsr.symbolic.expressions import Expression, ExpressionError, sympify_real
 from chatsr.symbolic.operators import OPERATORS, REFERENCE_OPERATORS, math_token, math_tokens
+from chatsr.symbolic.sympy_parsing import MAX_DEPTH
 
 LEAVES = ["x1", "x2", "x3", "C", "const_1", "const_2", "const_3", "const_4", "const_5"]
 
@@ -226,3 +227,70 @@ def test_invalid_operations_give_nan_not_warnings():
     with np.errstate(all="raise"):
         y = expr(np.array([[-1.0], [1.0]]))
     assert np.isnan(y[0]) and y[1] == 0.0
+
+
+@pytest.mark.parametrize("text, message", [
+    # a math token, then text that was dropped: sin(x2) would have read as sin(x1)
+    ("<|math_sin|> x2 <|math_x1|>", r"text 'x2' at position 12 after a math token"),
+    ("<|math_add|>,<|math_x1|>,<|math_x2|> + x3", r"text '\+ x3' .* after a math token"),
+    ("x1 + <|math_x2|>", r"text 'x1 \+' before the first math token"),
+    ("x1 + x2", r"trailing token.*reads like infix.*Expression.from_sympy"),
+    ("sin x1 * x2", r"trailing token.*reads like infix"),
+    ("sin(x1)", r"parentheses in 'sin\(x1\)': Expression.parse reads preorder"),
+    ("mul C (x1)", r"parentheses"),
+])
+def test_mixed_spellings_are_errors_not_another_formula(text, message):
+    with pytest.raises(ExpressionError, match=message):
+        Expression.parse(text)
+
+
+def test_every_documented_spelling_still_parses():
+    expected = ("mul", "C", "x1")
+    for text in ("* C x1", "mul C x1", "mul,C,x1", "<|math_mul|> <|math_C|> <|math_x1|>",
+                 "<|math_mul|>,<|math_C|>,<|math_x1|>", "answer: <|math_mul|><|math_C|><|math_x1|>",
+                 ["*", "C", "x1"], ["<|math_mul|>", "c", "<|math_x1|>"]):
+        assert Expression.parse(text).names == expected
+    assert Expression.parse("^ x1 x2").names == Expression.parse("** x1 x2").names == (
+        "pow", "x1", "x2")
+
+
+DEEP = 100_000
+
+
+def test_a_100000_deep_expression_builds_and_evaluates_without_recursion():
+    expr = Expression.parse(["sin"] * DEEP + ["x1"])
+    node, depth = expr.tree, 0
+    while node.children:
+        node, depth = node.children[0], depth + 1
+    assert depth == DEEP and node.name == "x1"
+    assert expr.depth == DEEP
+    X = np.array([[0.5], [1.0]])
+    expected = X[:, 0]
+    for _ in range(DEEP):
+        expected = np.sin(expected)
+    np.testing.assert_allclose(expr(X), expected)
+    assert repr(expr).startswith("Expression.parse('sin sin")  # sympy's printer would crash
+
+
+def test_a_deep_jacobian_is_computed_without_recursion():
+    deep = 20_000
+    expr = Expression.parse(["neg"] * deep + ["mul", "C", "x1"])  # (-1)**deep * C * x1
+    y, jacobian = expr.value_and_jacobian(np.array([[2.0], [3.0]]), [1.5])
+    np.testing.assert_allclose(y, [3.0, 4.5])
+    np.testing.assert_allclose(jacobian, [[2.0], [3.0]])
+
+
+def test_sympy_conversions_past_max_depth_are_clear_errors():
+    deep = Expression.parse(["sin"] * DEEP + ["x1"])
+    for convert in (deep.to_sympy, deep.infix, deep.latex, str):
+        with pytest.raises(ExpressionError, match=f"nests {DEEP} levels deep.*MAX_DEPTH = "
+                                                  f"{MAX_DEPTH}"):
+            convert() if convert is not str else convert(deep)
+    at_limit = Expression.parse(["exp"] * MAX_DEPTH + ["x1"])
+    assert at_limit.infix().count("exp") == MAX_DEPTH
+    assert Expression.from_sympy(at_limit.to_sympy()).names == at_limit.names
+    # a long sum is one level deep for sympy: no limit on its length
+    wide = Expression.parse(["add"] * 999 + ["x1"] * 1000)
+    assert wide.depth == 1 and wide.to_sympy() == 1000 * sympy.Symbol("x1", real=True)
+    with pytest.raises(ExpressionError, match="MAX_DEPTH"):
+        Expression.from_sympy("exp(" * DEEP + "x1" + ")" * DEEP)

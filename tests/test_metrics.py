@@ -8,6 +8,8 @@ import sympy
 
 from chatsr.symbolic.expressions import Expression, sympify_real
 from chatsr.symbolic.metrics import accuracy_to_tolerance, mse, nmse, r2, symbolic_recovery
+from chatsr.symbolic.operators import ExpressionError
+from chatsr.symbolic.sympy_parsing import MAX_DEPTH
 
 Y = np.array([1.0, 2.0, 3.0])  # mean 2, var 2/3
 
@@ -200,3 +202,26 @@ def test_forked_child_starts_its_own_worker():
     child.join(30)
     assert child.exitcode == 0
     assert symbolic_recovery("x1", "x1 + 2.0")  # and the parent's still works
+
+
+@pytest.mark.parametrize("hostile", [
+    "__import__('os').system('touch {path}')",
+    "open('{path}', 'w')",
+    "exec(\"open('{path}', 'w')\")",
+    "(lambda: open('{path}', 'w'))()",
+    "().__class__.__bases__[0].__subclasses__()",
+])
+def test_symbolic_recovery_never_runs_formula_text(hostile, tmp_path):
+    path = tmp_path / "pwned"
+    with pytest.raises(ExpressionError, match="is not a readable formula: cannot read formula"):
+        symbolic_recovery(hostile.format(path=path), "x1")
+    assert not path.exists()
+
+
+def test_symbolic_recovery_refuses_deep_formulas_by_a_stated_limit():
+    deep = 100_000
+    with pytest.raises(ValueError, match=f"truth .* is not a readable formula.*MAX_DEPTH = "
+                                         f"{MAX_DEPTH}"):
+        symbolic_recovery("sin(" * deep + "x1" + ")" * deep, "x1")
+    with pytest.raises(ValueError, match="model .* is not a readable formula.*MAX_DEPTH"):
+        symbolic_recovery("x1", Expression.parse(["exp"] * deep + ["x1"]))

@@ -1,9 +1,18 @@
 """Tidying fitted formulas on their data (chatsr.symbolic.simplify)."""
 
 import numpy as np
+import pytest
 import sympy
 
-from chatsr.symbolic.simplify import MAX_PRUNED, RELATIVE_CHANGE, prunings, rewrites
+from chatsr.symbolic.operators import ExpressionError
+from chatsr.symbolic.simplify import (
+    MAX_PRUNED,
+    RELATIVE_CHANGE,
+    linearizations,
+    prunings,
+    rewrites,
+)
+from chatsr.symbolic.sympy_parsing import MAX_DEPTH
 
 x1, x2, x3 = sympy.symbols("x1 x2 x3", real=True)
 POSITIVE = np.random.default_rng(0).uniform(1.0, 3.0, size=(80, 3))
@@ -100,3 +109,18 @@ def test_a_constant_part_that_overflows_is_undefined_not_fatal():
     # lambdify computes the constant part in Python floats, which raise instead of giving inf
     formula = 763.49 * (sympy.E - sympy.Float(0.00033)) ** sympy.Float(18713.1) * x1
     assert all(isinstance(r, sympy.Expr) for r in rewrites(formula, POSITIVE))
+
+
+def test_formulas_past_max_depth_are_refused_before_sympy_recurses():
+    deep = 0.5 * x1
+    for _ in range(MAX_DEPTH + 20):
+        deep = sympy.sin(deep)
+    for tidy in (lambda: rewrites(deep, POSITIVE), lambda: prunings(deep),
+                 lambda: linearizations(deep, POSITIVE)):
+        with pytest.raises(ExpressionError, match=f"MAX_DEPTH = {MAX_DEPTH}"):
+            tidy()
+    at_limit = 0.5 * x1
+    for _ in range(MAX_DEPTH - 1):
+        at_limit = sympy.sin(at_limit)
+    small = POSITIVE[:, :1] * 0.01
+    assert linearizations(at_limit, small)  # sin(u) -> u at this depth too

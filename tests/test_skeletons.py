@@ -80,3 +80,12 @@ def test_every_benchmark_is_in_its_own_exclusion_set(benchmark_set):
         assert expr in benchmark_set, bench.name
         assert len(set(re.findall(r"x\d+", skeleton_key(expr)))) == \
             bench.n_variables, bench.name
+
+
+def test_keys_of_deep_skeletons_need_no_recursion():
+    deep = 20_000
+    key = skeleton_key(Expression.parse(["sin"] * deep + ["mul", "C", "x1"]))
+    assert key.count("sin(") == deep and key.endswith("(C*x1" + ")" * deep)
+    long_sum = skeleton_key(Expression.parse(["add", "x1"] * deep + ["x2"]))
+    assert long_sum == "C*x1 + x2"
+    assert Expression.parse(["sin"] * deep + ["x1"]) not in ExclusionSet(["sin(x1)"])

@@ -67,3 +67,34 @@ def test_check_integer_rejects_what_is_not_an_integer_of_at_least_1(value):
     with pytest.raises(ValueError, match=f"top_k must be an integer of at least 1, got "
                                          f"{value!r}"):
         check_integer("top_k", value, 1)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    (["1.5", "2"], r"^y must be an array of numbers, got list holding text \(e\.g\. '1\.5'\)"),
+    (np.array([1.0, "x"], dtype=object), r"^y must be an array of numbers, got ndarray holding "
+                                          r"text \(e\.g\. 'x'\)"),
+    ("abc", r"^y must be an array of numbers, got str holding text"),
+    (np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]"),
+     r"^y must be an array of numbers, got ndarray of dates or durations \(datetime64\[D\]\)"),
+    ([1 + 2j, 3.0], r"^y must be an array of real numbers, got complex numbers"),
+    ([1.0, None, None], r"^y must be an array of numbers, but 2 of its 3 values are missing "
+                        r"\(None; first at y\[1\]\)$"),
+])
+def test_check_array_names_text_dates_complex_and_missing_values(value, message):
+    with pytest.raises(ValueError, match=message):
+        check_array("y", value, shape=("n",))
+
+
+def test_tiny_finite_values_are_finite_in_any_float_dtype():
+    values = [1e-300, 5e-324, -1e-310, 1.0]
+    np.testing.assert_array_equal(check_array("y", values, shape=("n",)), values)
+    tiny32 = check_array("points", values, shape=("n",), dtype=np.float32)
+    assert tiny32.dtype == np.float32 and np.isfinite(tiny32).all()
+
+
+def test_values_beyond_float32_are_reported_as_such_not_as_infinite():
+    with pytest.raises(ValueError, match=r"^points\[1\] = 1e\+39 is beyond the range of float32 "
+                                         r"\(±3\.4e\+38\): rescale the data$"):
+        check_array("points", [1.0, 1e39], shape=("n",), dtype=np.float32)
+    with pytest.raises(ValueError, match="values are NaN or inf"):
+        check_array("points", [1.0, np.inf], shape=("n",), dtype=np.float32)
