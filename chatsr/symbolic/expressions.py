@@ -126,7 +126,9 @@ class Expression:
     @classmethod
     def from_sympy(cls, expr: sympy.Basic | str, *,
                    variable_names: Sequence[str] | None = None) -> Expression:
-        """Convert a sympy expression; numbers other than the integers 1..5 become constants.
+        """Convert a sympy expression or formula text; numbers other than the integers 1..5
+        become constants. Text is read by :func:`~chatsr.symbolic.sympy_parsing.parse_formula`
+        (numbers, names, ``+ - * / ** ^``, known functions), never evaluated.
 
         Symbols ``x1, x2, …`` (or the given ``variable_names``, in order) are variables; symbols
         ``c0, c1, …`` are constant placeholders.
