@@ -15,6 +15,7 @@ from chatsr.data.trees import _structure_problem, _TreeSampler
 from chatsr.symbolic.canonical import canonical
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import CONSTANT
+from chatsr.symbolic.operators import OPERATORS as OPERATOR_NAMES
 from chatsr.symbolic.skeletons import skeleton_key
 
 SETTINGS = dict(max_vars=3, max_length=15, num_points=(10, 60))
@@ -222,6 +223,14 @@ def test_raw_targets_on_request():
     raw = generate_samples(200, seed=1, progress=False, canonical=False, **SETTINGS)
     rewritten = [r for r in raw if canonical(names_of(r))[0] != names_of(r)]
     assert len(rewritten) > 20  # random trees are often spelled otherwise
+
+
+def test_targets_use_only_the_enabled_operators():
+    allowed = {"add", "mul", "sin"}
+    records = generate_samples(100, operators=sorted(allowed), max_vars=2, num_points=10,
+                               science_weight=0.3, seed=0, progress=False)
+    used = {n for r in records for n in names_of(r) if n in OPERATOR_NAMES}
+    assert used <= allowed and "mul" in used  # x*x stays mul, not pow2
 
 
 @pytest.fixture(scope="module")

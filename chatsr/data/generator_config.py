@@ -59,7 +59,8 @@ class GeneratorConfig:
     min_rel_std: float = 1e-3  # reject targets with std(y) below this times |mean(y)|
     max_nonfinite: float = 0.05  # largest share of non-finite y that is dropped, not rejected
     fact_prob: float = 0.7  # share of prompts that state facts about the target
-    canonical: bool = True  # targets in one preorder spelling (chatsr.symbolic.canonical)
+    canonical: bool = True  # targets in one preorder spelling (chatsr.symbolic.canonical),
+    # except where that spelling needs an operator left out of operators
     science_weight: float = 0.0  # share of formulas from the science-shaped prior (trees)
     science_max_vars: int = 8  # most variables of a science-shaped formula (<= max_dims)
     science_max_length: int = 30  # most tokens of a science-shaped formula

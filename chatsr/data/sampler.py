@@ -25,7 +25,7 @@ from chatsr.data.records import make_record
 from chatsr.data.trees import _cumulative, _ScienceSampler, _structure_problem, _TreeSampler
 from chatsr.symbolic.canonical import canonical
 from chatsr.symbolic.evaluation import evaluate
-from chatsr.symbolic.operators import CONSTANT
+from chatsr.symbolic.operators import CONSTANT, OPERATORS
 from chatsr.symbolic.skeletons import VARIABLE_IN_KEY, ExclusionSet, written_key
 from chatsr.symbolic.units import (
     QUANTITIES,
@@ -65,6 +65,7 @@ class _Sampler:
         self.exclusion = _exclusion(config.exclude)
         self.science = _ScienceSampler(config)
         self.operator_weights = {n: w for n, w in config.operators if w > 0}
+        self.allowed = set(self.operator_weights)
 
     def sample(self, rng: np.random.Generator, seen: set[str] | None
                ) -> tuple[str, dict] | str:
@@ -74,6 +75,8 @@ class _Sampler:
         science = c.science_weight > 0 and rng.random() < c.science_weight
         if science:
             names, k = self.science.tree(rng)
+            if not self.allowed.issuperset(n for n in names if n in OPERATORS):
+                return "operator not enabled"
         else:
             names, k = self.trees.tree(rng)
             reason = _structure_problem(names)
@@ -100,6 +103,10 @@ class _Sampler:
             names, constants, y = written
             if len(names) > (c.science_max_length if science else c.max_length):
                 return "canonical form too long"
+            if tuple(names) != skeleton:  # two spellings may share one canonical form
+                key = written_key(tuple(names))
+                if seen is not None and key in seen:
+                    return "duplicate"
         if seen is not None:
             seen.add(key)
         units = self.units(rng, names, constants, k) \
@@ -117,7 +124,10 @@ class _Sampler:
         again, so that the record reproduces them exactly), checked against the targets of
         the formula as drawn."""
         written, values = canonical(names, constants)
-        if written == tuple(names):
+        # the canonical spelling may need operators the config leaves out (x*x is pow2(x)):
+        # then the formula keeps the spelling it was drawn in
+        if written == tuple(names) or not self.allowed.issuperset(
+                n for n in written if n in OPERATORS):
             return names, constants, y
         if written in self.exclusion:
             return "excluded skeleton"
