@@ -23,19 +23,22 @@ x1*x2
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import sympy
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+from tqdm.auto import tqdm
 
 from chatsr.export import to_numpy, to_torch
-from chatsr.model.pretrained import load_pretrained
 from chatsr.pipeline import (
     column_names,
     make_proposer,
@@ -46,11 +49,12 @@ from chatsr.pipeline import (
     shortlist,
     to_user_units,
 )
+from chatsr.results import front_table, html_table, read_fit, text_table, write_fit
 from chatsr.search.engine import ENGINE_OPERATORS, EngineSettings
 from chatsr.search.refine import search
 from chatsr.search.tidy import polish, polynomials, tidy
 from chatsr.symbolic.expressions import Expression
-from chatsr.symbolic.operators import DEFAULT_MAX_VARS
+from chatsr.symbolic.operators import DEFAULT_MAX_VARS, OPERATORS, ExpressionError, canonical_name
 
 __all__ = ["ChatSRRegressor"]
 
@@ -104,6 +108,12 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         (``max(y) / min(y) >= 100``), else ``"mse"``.
     random_state
         Seed for decoding, point subsets and constant fitting.
+    verbosity
+        0: quiet; 1: a progress bar during ``fit`` (rounds, best loss so far).
+    callback
+        Called during ``fit`` with a dict: ``stage`` (``"propose"``, ``"search"``,
+        ``"tidy"``, ``"done"``), and in the search ``round`` and ``nmse`` (the best
+        formula's loss relative to the variance of y); the widget explorer's progress.
 
     Attributes
     ----------
@@ -112,8 +122,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         the small-sample penalty of AICc for the formula's constants,
         `chatsr.search.selection.penalized_loss`: ×1.021 for 2 constants on 200 points, but
         ×e¹² for 6 on 8 points, which could pass through all of them), mse, r2, score,
-        equation (sympy, the variable names), expression (`Expression`), source (model,
-        prefix, engine).
+        equation (a string, in the variable names), sympy (the same as a sympy expression),
+        expression (`Expression`), source (model, prefix, engine, polynomial).
     loss_ : str
         ``"mse"`` or ``"log"``: the loss used (what ``loss="auto"`` chose).
     best_ : pandas.Series
@@ -124,7 +134,29 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         ``max_points`` rows.
     variable_names_, fit_time_
         The names of the columns of ``X``; seconds ``fit`` took.
+
+    A fitted estimator prints its front (the chosen row marked); ``save`` writes it as JSON and
+    `load` reads it back without the model (predicting imports no torch).
     """
+
+    _parameter_constraints: dict = {
+        "model": [None, str, os.PathLike, tuple, Options(bool, {False})],
+        "num_candidates": [Interval(Integral, 1, None, closed="left")],
+        "strategy": [StrOptions({"sample", "beam", "greedy"})],
+        "operators": [None, str, list, tuple, set, frozenset],
+        "exclude": [str, list, tuple, set, frozenset],
+        "time_budget": [None, Interval(Real, 0, None, closed="neither")],
+        "max_rounds": [None, Interval(Integral, 0, None, closed="left")],
+        "population_size": [Interval(Integral, 10, None, closed="left")],
+        "n_jobs": [None, Interval(Integral, 1, None, closed="left")],
+        "max_length": [Interval(Integral, 1, None, closed="left")],
+        "max_points": [Interval(Integral, 1, None, closed="left")],
+        "model_selection": [StrOptions({"best", "accuracy", "score"})],
+        "loss": [StrOptions({"auto", "mse", "log"})],
+        "random_state": [None, Interval(Integral, 0, None, closed="left")],
+        "verbosity": [Interval(Integral, 0, None, closed="left")],
+        "callback": [None, callable],
+    }
 
     def __init__(self, model: str | Path | tuple | Literal[False] | None = None, *,
                  num_candidates: int = 64,
@@ -135,7 +167,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                  max_length: int = 20, max_points: int = 200,
                  model_selection: Literal["best", "accuracy", "score"] = "best",
                  loss: Literal["auto", "mse", "log"] = "auto",
-                 random_state: int | None = None):
+                 random_state: int | None = None, verbosity: int = 0,
+                 callback: Callable[[dict[str, Any]], None] | None = None):
         self.model = model
         self.num_candidates = num_candidates
         self.strategy = strategy
@@ -150,6 +183,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self.model_selection = model_selection
         self.loss = loss
         self.random_state = random_state
+        self.verbosity = verbosity
+        self.callback = callback
 
     # fitting -----------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, sample_weight: Any = None,
@@ -165,38 +200,73 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         "All values of x1 are positive." Other text is read but carries no trained meaning.
         """
         start = time.perf_counter()
+        self._validate_params()
+        operators, exclude = _names(self.operators, "operators"), _names(self.exclude, "exclude")
         names = column_names(X, variable_names)  # before validate_data: names bad columns
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         model, tokenizer = self._model()
         rng = np.random.default_rng(self.random_state)
         problem = prepare(X, y, sample_weight=sample_weight, variable_names=names,
-                          loss=self.loss, operators=self.operators, exclude=self.exclude,
+                          loss=self.loss, operators=operators, exclude=exclude,
                           max_points=self.max_points, rng=rng,
                           max_dims=DEFAULT_MAX_VARS if model is None else model.config.max_dims)
         self.loss_, self.variable_names_ = problem.loss, problem.variable_names
         self.model_points_ = problem.points
         proposer, prior = None, None
+        report = self._reporter(start)
         if model is not None:
+            report({"stage": "propose"})
             proposer = make_proposer(model, tokenizer, problem.points, num_variables=X.shape[1],
                                      strategy=self.strategy, max_length=self.max_length,
-                                     prompt=prompt, operators=self.operators,
-                                     exclude=self.exclude)
+                                     prompt=prompt, operators=operators, exclude=exclude)
             prior = model_prior(model, tokenizer, problem.points,
                                 problem.operators & ENGINE_OPERATORS.keys())
         budget = None if self.time_budget is None else max(
             0.05, (self.time_budget - (time.perf_counter() - start)) * SEARCH_SHARE)
-        found = search(proposer, problem.X_scaled, problem.y_scaled, time_budget=budget,
-                       max_rounds=self.max_rounds, num_candidates=self.num_candidates,
-                       operators=problem.operators, prior=prior, random_state=rng,
-                       core=None if self.operators is None else problem.operators,
-                       sample_weight=problem.weight, loss=problem.loss,
-                       settings=EngineSettings(population_size=self.population_size,
-                                               n_threads=self.n_jobs or 1))
-        self.equations_, self.best_ = select(self._tidy(found, problem, rng, start),
-                                             self.model_selection)
+        try:
+            found = search(proposer, problem.X_scaled, problem.y_scaled, time_budget=budget,
+                           max_rounds=self.max_rounds, num_candidates=self.num_candidates,
+                           operators=problem.operators, prior=prior, random_state=rng,
+                           core=None if operators is None else problem.operators,
+                           sample_weight=problem.weight, loss=problem.loss,
+                           settings=EngineSettings(population_size=self.population_size,
+                                                   n_threads=self.n_jobs or 1),
+                           on_round=lambda k, nmse: report(
+                               {"stage": "search", "round": k, "nmse": nmse}))
+            report({"stage": "tidy"})
+            front, best = select(self._tidy(found, problem, rng, start), self.model_selection)
+        finally:
+            report({"stage": "done"})
+        self.equations_ = front_table(front, problem.variable_names)
+        self.best_ = self.equations_.loc[best.name]
         self.expression_ = self.best_["expression"]
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _reporter(self, start: float) -> Callable[[dict[str, Any]], None]:
+        """What ``fit`` calls at each stage and round: the ``callback`` and, with
+        ``verbosity``, a tqdm bar over the budget's seconds (or the rounds)."""
+        bar = None
+        if self.verbosity:
+            total = self.time_budget if self.time_budget is not None else self.max_rounds
+            bar = tqdm(total=total, desc="chatsr fit",
+                       unit="s" if self.time_budget is not None else "round")
+
+        def report(info: dict[str, Any]) -> None:
+            if self.callback is not None:
+                self.callback(dict(info))
+            if bar is None:
+                return
+            done = info.get("round", bar.n)
+            if self.time_budget is not None:
+                done = min(time.perf_counter() - start, self.time_budget)
+            bar.update(done - bar.n)
+            bar.set_postfix_str(f"{info['stage']}" + (
+                f", best NMSE {info['nmse']:.3g}" if "nmse" in info else ""))
+            if info["stage"] == "done":
+                bar.close()
+
+        return report
 
     def _tidy(self, found: Sequence[Any], problem: Any, rng: np.random.Generator,
               start: float) -> list[dict[str, Any]]:
@@ -227,20 +297,22 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
     def _model(self) -> tuple[Any, Any]:
         if self.model is False:
             return None, None
-        if isinstance(self.model, tuple):
-            return self.model
-        return load_pretrained(self.model)
+        from chatsr.model.pretrained import resolve_model  # torch: only to propose
+
+        return resolve_model(self.model)
 
     # using the result ------------------------------------------------------------------------
-    def predict(self, X: Any) -> np.ndarray:
-        """The best formula evaluated on ``X`` (same columns as in ``fit``)."""
-        check_is_fitted(self, "expression_")
+    def predict(self, X: Any, index: int | None = None) -> np.ndarray:
+        """The best formula (or row ``index`` of ``equations_``) evaluated on ``X`` (the
+        columns of ``fit``); warns where it is not finite."""
+        expression = self._expression(index)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         with np.errstate(all="ignore"):
-            values = np.broadcast_to(self.expression_(X), (X.shape[0],)).astype(np.float64)
+            values = np.broadcast_to(expression(X), (X.shape[0],)).astype(np.float64)
         bad = int(np.count_nonzero(~np.isfinite(values)))
         if bad:
-            warnings.warn(f"the formula {self.sympy()} is not finite on {bad} of {len(values)} "
+            formula = expression.to_sympy(variable_names=self.variable_names_)
+            warnings.warn(f"the formula {formula} is not finite on {bad} of {len(values)} "
                           f"rows of X (outside the ranges it was fitted on?)", RuntimeWarning,
                           stacklevel=2)
         return values
@@ -249,6 +321,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "expression_")
         if index is None:
             return self.expression_
+        rows = self.equations_.index
+        if isinstance(index, bool) or not isinstance(index, Integral) or index not in rows:
+            raise IndexError(f"index must be a row of equations_ ({rows.min()} to "
+                             f"{rows.max()}) or None for the chosen one, got {index!r}")
         return self.equations_.loc[index, "expression"]
 
     def sympy(self, index: int | None = None) -> sympy.Expr:
@@ -271,8 +347,89 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         """A ``torch.nn.Module`` computing the formula, its constants as parameters."""
         return to_torch(self._expression(index), self.variable_names_)
 
+    # the front, shown and saved ----------------------------------------------------------------
+    def __repr__(self, N_CHAR_MAX: int = 700) -> str:
+        settings = super().__repr__(N_CHAR_MAX)
+        if not hasattr(self, "equations_"):
+            return settings
+        return f"{settings}\n{text_table(self.equations_, self.best_.name)}"
+
+    def _repr_html_(self) -> str:
+        if not hasattr(self, "equations_"):
+            return super()._repr_html_()
+        return (f"<p>{type(self).__name__}: the Pareto front, the chosen formula marked</p>"
+                f"{html_table(self.equations_, self.best_.name)}")
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit as JSON (formulas as tokens with their constants, the front, the
+        chosen row, the settings, versions) to ``path``; `load` reads it without the model.
+
+        >>> import numpy as np, tempfile, pathlib
+        >>> X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
+        >>> est = ChatSRRegressor(model=False, time_budget=None, max_rounds=1,
+        ...                       random_state=0).fit(X, 3.0 * X[:, 0])
+        >>> path = est.save(pathlib.Path(tempfile.mkdtemp()) / "fit.json")
+        >>> ChatSRRegressor.load(path).sympy()
+        3*x1
+        """
+        check_is_fitted(self, "expression_")
+        params = {k: v for k, v in self.get_params().items() if k != "callback"}
+        model = params["model"]
+        params["model"] = model if model is None or model is False else (
+            os.fspath(model) if isinstance(model, str | os.PathLike) else None)
+        fitted = {"variable_names": self.variable_names_, "loss": self.loss_,
+                  "fit_time": self.fit_time_, "n_features_in": self.n_features_in_,
+                  "feature_names_in": list(getattr(self, "feature_names_in_", [])) or None,
+                  "model_points": self.model_points_.tolist()}
+        for key in ("operators", "exclude"):
+            if params[key] is not None and not isinstance(params[key], str):
+                params[key] = list(params[key])
+        return write_fit(path, front=self.equations_, best=self.best_.name, params=params,
+                         fitted=fitted)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ChatSRRegressor:
+        """A fit written by `save`, ready to predict and export (no model is loaded).
+        Raises ``ValueError`` naming the file when it is not a saved fit."""
+        saved = read_fit(path)
+        fitted = saved["fitted"]
+        try:
+            estimator = cls(**saved["params"])
+            estimator.variable_names_ = list(fitted["variable_names"])
+            estimator.loss_ = fitted["loss"]
+            estimator.fit_time_ = fitted["fit_time"]
+            estimator.n_features_in_ = int(fitted["n_features_in"])
+            if fitted["feature_names_in"]:
+                estimator.feature_names_in_ = np.asarray(fitted["feature_names_in"],
+                                                         dtype=object)
+            estimator.model_points_ = np.asarray(fitted["model_points"], dtype=np.float64)
+        except (KeyError, TypeError) as error:
+            raise ValueError(f"{path} is a damaged chatsr fit: {error}") from None
+        estimator.equations_ = front_table(saved["front"], estimator.variable_names_)
+        estimator.best_ = estimator.equations_.loc[saved["best"]]
+        estimator.expression_ = estimator.best_["expression"]
+        return estimator
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = (self.random_state is None or self.time_budget is not None
                                   or (self.n_jobs or 1) > 1)
         return tags
+
+
+def _names(value: str | Sequence[str] | None, argument: str) -> list[str] | None:
+    """Operator names as given to ``operators`` or ``exclude``: one name or several, each
+    known (a clear error naming ``argument`` otherwise)."""
+    if value is None:
+        return None
+    names = [value] if isinstance(value, str) else list(value)
+    for name in names:
+        try:
+            known = canonical_name(str(name)) in OPERATORS
+        except ExpressionError:
+            known = False
+        if not known:
+            raise ValueError(f"{argument} holds {name!r}, which is not an operator; known: "
+                             f"{', '.join(OPERATORS)}") from None
+    return [str(n) for n in names]
+

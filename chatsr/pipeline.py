@@ -33,8 +33,6 @@ import sympy
 from sklearn.utils.validation import _check_sample_weight
 
 from chatsr.data.datasets import label_columns
-from chatsr.model.decoding import operator_prior, propose
-from chatsr.model.processing import ChatSRProcessor, pack_points, user_prompt
 from chatsr.search.refine import Equation, Proposer
 from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss, select_best
 from chatsr.symbolic.expressions import Expression
@@ -91,7 +89,12 @@ def column_names(X: Any, variable_names: Sequence[str] | None = None) -> list[st
         bad = label_columns(X)
         if bad:
             raise ValueError(f"column(s) {bad} of X are not numeric; convert or drop them")
-        return [str(c) for c in X.columns]
+        names = [str(c) for c in X.columns]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"X has repeated column names {repeated}: each variable needs a "
+                             f"name of its own")
+        return names
     return None
 
 
@@ -113,6 +116,8 @@ def prepare(X: np.ndarray, y: np.ndarray, *, sample_weight: Any = None,
     >>> problem.loss, problem.variable_names, problem.points.shape
     ('log', ['x1'], (4, 2))
     """
+    from chatsr.model.processing import pack_points  # torch: only for a fit
+
     loss, weight = _loss_and_weights(y, loss, sample_weight)
     _check_problem(X, y, max_dims=max_dims)
     names = list(variable_names or [f"x{i}" for i in range(1, X.shape[1] + 1)])
@@ -149,11 +154,15 @@ def make_proposer(model: Any, tokenizer: Any, points: np.ndarray, *, num_variabl
     >>> from chatsr.model.tokenizer import load_tokenizer
     >>> tokenizer = load_tokenizer()
     >>> model = ChatSRForCausalLM(ChatSRConfig.tiny(tokenizer)).eval()
+    >>> from chatsr.model.processing import pack_points
     >>> points = pack_points(np.ones((5, 1)), np.arange(5.0), model.config.max_dims)
     >>> proposer = make_proposer(model, tokenizer, points, num_variables=1)
     >>> all(isinstance(tokens, tuple) for tokens in proposer((), 2, 0))
     True
     """
+    from chatsr.model.decoding import propose
+    from chatsr.model.processing import ChatSRProcessor, user_prompt
+
     processor = ChatSRProcessor.for_model(tokenizer, model)
     options = dict(prompt=user_prompt(prompt), max_length=max_length,
                    num_variables=num_variables, operators=operators, exclude=exclude)
@@ -182,10 +191,14 @@ def model_prior(model: Any, tokenizer: Any, points: np.ndarray,
     >>> from chatsr.model.tokenizer import load_tokenizer
     >>> tokenizer = load_tokenizer()
     >>> model = ChatSRForCausalLM(ChatSRConfig.tiny(tokenizer)).eval()
+    >>> from chatsr.model.processing import pack_points
     >>> points = pack_points(np.ones((5, 1)), np.arange(5.0), model.config.max_dims)
     >>> model_prior(model, tokenizer, points, ["sin"]) is None  # the tiny model has no head
     True
     """
+    from chatsr.model.decoding import operator_prior
+    from chatsr.model.processing import ChatSRProcessor
+
     processor = ChatSRProcessor.for_model(tokenizer, model)
     return operator_prior(model, processor, points, operators)
 
@@ -269,8 +282,8 @@ def result_row(fit: FitResult, source: str, problem: Problem,
     >>> problem = prepare(X, 3.0 * X[:, 0], max_dims=1, rng=np.random.default_rng(0))
     >>> fit = polish(Expression.parse("* C x1"), problem.X, problem.y, random_state=0)
     >>> row = result_row(fit, "model", problem)
-    >>> row["complexity"], row["equation"], row["r2"]
-    (3, 3.0*x1, 1.0)
+    >>> row["complexity"], row["expression"].infix(), row["r2"]
+    (3, '3.0*x1', 1.0)
     >>> X = np.arange(1.0, 11.0).reshape(-1, 1)  # sqrt(cos(2 pi x1)) is 1 on integers only
     >>> problem = prepare(X, np.ones(10) + X[:, 0], max_dims=1, rng=np.random.default_rng(0))
     >>> gaps = Expression.parse("+ x1 sqrt cos * C x1").with_constants([2 * np.pi])
@@ -283,7 +296,6 @@ def result_row(fit: FitResult, source: str, problem: Problem,
         return None
     loss = penalized_loss(fit.loss, fit.expression.n_constants, len(problem.y))
     return {"complexity": fit.expression.complexity, "loss": loss, "mse": fit.mse, "r2": fit.r2,
-            "equation": fit.expression.to_sympy(variable_names=problem.variable_names),
             "expression": fit.expression, "source": source}
 
 
@@ -299,7 +311,10 @@ def select(rows: Sequence[dict[str, Any]], model_selection: ModelSelection = "be
     ([1, 3], 3)
     """
     if not rows:
-        raise RuntimeError("no candidate formula could be evaluated on these data")
+        raise RuntimeError("no formula could be fitted to these data: every candidate was "
+                           "undefined or overflowed on them (are the values of y and the "
+                           "columns of X within float range, and the operators allowed "
+                           "enough?)")
     front = pareto_front(pd.DataFrame(rows)).reset_index(drop=True)
     return front, select_best(front, model_selection)
 

@@ -22,12 +22,14 @@ ALLOWED = {
     "training": {"model", "data", "symbolic"},
     "search": {"model", "symbolic"},
     "pipeline": {"export"} | BELOW_ESTIMATOR,
-    "estimator": {"export", "pipeline"} | BELOW_ESTIMATOR,
+    "results": {"symbolic"},
+    "estimator": {"export", "pipeline", "results"} | BELOW_ESTIMATOR,
     "export": {"symbolic"},
-    "plots": {"estimator", "export", "pipeline"} | BELOW_ESTIMATOR,
-    "bench": {"estimator", "export", "pipeline", "plots"} | BELOW_ESTIMATOR,
-    "widgets": {"estimator", "export", "pipeline", "plots", "training"} | BELOW_ESTIMATOR,
-    "cli": {"bench", "estimator", "export", "pipeline", "plots", "training", "widgets"}
+    "plots": {"estimator", "export", "pipeline", "results"} | BELOW_ESTIMATOR,
+    "bench": {"estimator", "export", "pipeline", "plots", "results"} | BELOW_ESTIMATOR,
+    "widgets": {"estimator", "export", "pipeline", "plots", "training", "results"}
+               | BELOW_ESTIMATOR,
+    "cli": {"bench", "estimator", "export", "pipeline", "plots", "training", "widgets", "results"}
            | BELOW_ESTIMATOR,
     "": {"estimator", "model", "data", "symbolic"},  # chatsr/__init__.py: the public API
 }

@@ -231,7 +231,8 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
            prior: Mapping[str, float] | None = None,
            random_state: int | np.random.Generator | None = None,
            sample_weight: np.ndarray | None = None, loss: str = "mse",
-           settings: EngineSettings | None = None) -> list[Equation]:
+           settings: EngineSettings | None = None,
+           on_round: Callable[[int, float], None] | None = None) -> list[Equation]:
     """Seed the engine with the model's proposals for ``X``, ``y`` and evolve them, the model
     resampling around the best between rounds, until the budget ends.
 
@@ -266,6 +267,8 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         error, unweighted.
     settings
         The engine's (`chatsr.search.engine.EngineSettings`; None: its defaults).
+    on_round
+        Called after each round with its number and the best NMSE so far (progress).
 
     Returns the fitted candidates (the model's and the engine's last front, refitted), best
     reward first.
@@ -309,6 +312,8 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         front = engine.front()
         if front:
             _add_found(pool, front[-1], origins)  # the most accurate: is it exact yet?
+        if on_round is not None:
+            on_round(rounds, min((e.nmse for e in pool.equations.values()), default=np.inf))
         now = time.perf_counter()
         if propose is None or (time_budget is not None and (
                 model_time > MODEL_SHARE * (now - start) or now + per_call > pool.deadline)):
