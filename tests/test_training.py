@@ -237,3 +237,12 @@ def test_bf16_autocast_trains_and_keeps_float32_weights(tmp_path):
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     with pytest.raises(ValueError, match="precision must be one of float32, bf16"):
         config(tmp_path, precision="fp8")
+
+
+def test_checkpoints_by_time_as_well_as_by_steps(tmp_path):
+    cfg = config(tmp_path, max_steps=3, save_every=0, save_minutes=1e-9)  # due every step
+    train(cfg)
+    assert sorted(p.name for p in Path(cfg.output_dir).glob("checkpoint-*")) == \
+        ["checkpoint-1", "checkpoint-2"]
+    with pytest.raises(ValueError, match="save_minutes must be >= 0"):
+        config(tmp_path, save_minutes=-1.0)

@@ -44,6 +44,7 @@ _TRAIN_OPTIONS = (
     ("eval-every", non_negative_int, "steps between evaluations, 0: never (default: 200)"),
     ("eval-samples", positive_int, "validation samples per evaluation (default: 64)"),
     ("save-every", non_negative_int, "steps between checkpoints, 0: final only (500)"),
+    ("save-minutes", non_negative_float, "also a checkpoint after this many minutes (0: off)"),
     ("save-total-limit", positive_int, "checkpoints kept (default: 2)"),
     ("log-every", positive_int, "steps between log lines (default: 10)"),
     ("seed", non_negative_int, "initialisation, data order, point subsets (default: 0)"),

@@ -9,7 +9,8 @@ same combined batches. Several machines: the same command with torchrun's rendez
 
 What a step is: AdamW with one learning rate per part (set encoder, projector, LM), linear
 warm-up then cosine decay, gradient clipping. Every ``eval_every`` steps: validation loss and
-the share of greedy answers that parse. Every ``save_every`` steps a checkpoint
+the share of greedy answers that parse. Every ``save_every`` steps (and, with
+``save_minutes``, whenever that much wall time has passed since the last one) a checkpoint
 (``checkpoint-<step>``: model, tokenizer, optimizer, scheduler, history); a run restarted with
 the same ``output_dir`` resumes from the last one with nothing lost: the data position is the
 step (`chatsr.training.streams`), and the random state is re-seeded from (seed, step, rank)
@@ -91,6 +92,7 @@ class TrainingConfig:
     eval_samples: int = 64  # validation samples per evaluation
     eval_max_new_tokens: int = 32  # greedy answers are cut here
     save_every: int = 500  # steps between checkpoints; 0: only the final model
+    save_minutes: float = 0.0  # also a checkpoint once this much time passed; 0: by steps only
     save_total_limit: int = 2  # checkpoints kept
     log_every: int = 10  # steps between log lines
     seed: int = 0  # initialisation, data order, point subsets, dropout
@@ -109,6 +111,8 @@ class TrainingConfig:
             raise ValueError(f"freeze accepts {', '.join(PARTS)}; got {sorted(unknown)}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if not self.save_minutes >= 0:
+            raise ValueError(f"save_minutes must be >= 0, got {self.save_minutes!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
                              f"{self.precision!r}")
@@ -357,6 +361,7 @@ def train(config: TrainingConfig) -> list[dict[str, Any]]:
         run = _Run(config, context)
         bar = tqdm(total=config.max_steps, initial=run.step, unit="step", desc="train",
                    disable=not (config.progress and context.is_main))
+        last_save = time.monotonic()
         while run.step < config.max_steps:
             row = run.train_step()
             run.history.append(row)
@@ -369,9 +374,11 @@ def train(config: TrainingConfig) -> list[dict[str, Any]]:
                 run.history.append(run.evaluate())
                 if context.is_main:
                     logger.info("step %d  validation %s", run.step, run.history[-1])
-            if config.save_every and run.step % config.save_every == 0 \
-                    and run.step < config.max_steps:
+            if run.step < config.max_steps and (
+                    config.save_every and run.step % config.save_every == 0
+                    or _time_to_save(config, last_save, context)):
                 run.save(run.out / f"checkpoint-{run.step}")
+                last_save = time.monotonic()
                 if context.is_main:
                     run.prune_checkpoints()
         bar.close()
@@ -379,6 +386,16 @@ def train(config: TrainingConfig) -> list[dict[str, Any]]:
         return run.history
     finally:
         dist_utils.teardown(context)
+
+
+def _time_to_save(config: TrainingConfig, last_save: float, context: Context) -> bool:
+    """Whether ``save_minutes`` have passed since the last checkpoint; when any rank is due,
+    all of them save, since they gather the shards together."""
+    if not config.save_minutes:
+        return False
+    due = time.monotonic() - last_save >= 60 * config.save_minutes
+    flag = torch.tensor(float(due), device=context.device)
+    return bool(dist_utils.all_reduce_sum(flag, context) > 0)
 
 
 def plot_history(history: list[dict[str, Any]], path: str | Path) -> Path:
