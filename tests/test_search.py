@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from chatsr.search.engine import ENGINE_OPERATORS
 from chatsr.search.refine import operator_frequencies, search, subtree_spans
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import math_token
@@ -87,8 +88,10 @@ def test_the_model_steers_the_operators_the_engine_draws():
     proposals = [tokens("tanh x1"), tokens("+ x1 tanh x2"), tokens("* x1 x2")]
     weights = operator_frequencies(proposals, {"exp": 0.9})
     assert weights["tanh"] > weights["add"] >= 1  # the model believes in tanh
-    assert weights["exp"] == 9  # the prior says exp, the proposals do not
+    assert weights["exp"] == 10  # the prior says exp, the proposals do not
     assert weights["atan"] == 0 and weights["sin"] == 1  # outside the core / in it
+    flat = operator_frequencies([], dict.fromkeys(ENGINE_OPERATORS, 0.7))
+    assert {flat[n] for n in ("sin", "exp")} == {1} and flat["atan"] == 0  # no lift: no steer
 
 
 def test_invalid_proposals_are_dropped_not_fatal():

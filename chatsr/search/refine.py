@@ -63,8 +63,8 @@ EXACT_R2 = 1.0 - EXACT_NMSE
 ENGINE_POINTS = 2000  # rows the engine evolves on (a random subset of more); fits use all
 GENERATIONS_PER_ROUND = 10
 MAX_FREQUENCY = 10  # an operator the model is sure of is drawn this many times as often
-# an operator outside the engine's core joins when the model gives it this probability
-JOIN_PROBABILITY = 0.25
+FULL_LIFT = 3.0  # believed 3 times as much as the average operator: MAX_FREQUENCY
+JOIN_LIFT = 2.0  # an operator outside the engine's core joins at twice the average belief
 MODEL_SHARE = 0.3  # most of a budgeted search's time the model's resampling may take
 
 
@@ -179,14 +179,17 @@ def operator_frequencies(proposals: Sequence[Sequence[str]],
                          operators: Collection[str] = ENGINE_OPERATORS,
                          core: Collection[str] = CORE_OPERATORS) -> dict[str, int]:
     """How often the engine should draw each of ``operators`` (0: never, up to
-    ``MAX_FREQUENCY``), by what the model believes: the share of its ``proposals`` (token
-    sequences) that hold the operator or its ``prior`` probability, whichever is higher.
-    Operators of the ``core`` get at least 1; the others join when that belief reaches
-    ``JOIN_PROBABILITY``.
+    ``MAX_FREQUENCY``), by what the model believes of this formula compared with what it
+    believes of every operator: the share of its ``proposals`` (token sequences) that hold the
+    operator or its ``prior`` probability, whichever is higher, divided by the mean over the
+    ``operators`` (the lift). Operators of the ``core`` get 1, more with a lift above 1 (all
+    of ``MAX_FREQUENCY`` at ``FULL_LIFT``); the others join at ``JOIN_LIFT``. A model that
+    believes the same of every formula steers nothing.
 
-    >>> operator_frequencies([["sin", "x1"], ["add", "x1", "tanh", "x2"]],
-    ...                      operators=["sin", "exp", "tanh", "atan"], core=["sin", "exp"])
-    {'sin': 5, 'exp': 1, 'tanh': 5, 'atan': 0}
+    >>> operator_frequencies([["sin", "x1"], ["add", "x1", "tanh", "x2"], ["mul", "x1", "x2"]],
+    ...                      operators=["sin", "exp", "tanh", "atan", "mul"],
+    ...                      core=["sin", "exp", "mul"])
+    {'sin': 4, 'exp': 1, 'tanh': 0, 'atan': 0, 'mul': 4}
     """
     belief = dict.fromkeys(operators, 0.0)
     for tokens in proposals:
@@ -195,8 +198,14 @@ def operator_frequencies(proposals: Sequence[Sequence[str]],
     for name, p in (prior or {}).items():
         if name in belief:
             belief[name] = max(belief[name], float(p))
-    return {name: 1 + round((MAX_FREQUENCY - 1) * p)
-            if name in core or p >= JOIN_PROBABILITY else 0 for name, p in belief.items()}
+    mean = float(np.mean(list(belief.values()))) if belief else 0.0
+    weights = {}
+    for name, p in belief.items():
+        lift = p / mean if mean > 0 else 1.0
+        strength = float(np.clip((lift - 1) / (FULL_LIFT - 1), 0, 1))
+        joins = name in core or lift >= JOIN_LIFT
+        weights[name] = 1 + round((MAX_FREQUENCY - 1) * strength) if joins else 0
+    return weights
 
 
 def _check_options(time_budget: float | None, max_rounds: int | None) -> None:

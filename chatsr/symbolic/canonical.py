@@ -38,16 +38,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from chatsr.symbolic.evaluation import evaluate
 from chatsr.symbolic.operators import CONSTANT, INTEGER, OPERATORS, arity
 
-__all__ = ["canonical"]
+__all__ = ["canonical", "reduce_preorder"]
 
 _POWERS = {"inv": Fraction(-1), "pow2": Fraction(2), "pow3": Fraction(3),
            "sqrt": Fraction(1, 2)}
@@ -127,6 +127,43 @@ def _key(x: Number, where: int) -> str:
     return f"C{x.value!r}" if x.value is not None else f"C#{where}"
 
 
+def _merge(a: dict, b: dict, slot: int) -> dict:
+    """``a`` and ``b`` merged; of pairs under one key, the numbers at ``slot`` add (terms'
+    coefficients, factors' exponents) and a zero sum drops the key."""
+    out = dict(a)
+    for key, pair in b.items():
+        if key not in out:
+            out[key] = pair
+            continue
+        total = _add(out[key][slot], pair[slot])
+        if total == 0:
+            del out[key]
+        else:
+            out[key] = (total, pair[1]) if slot == 0 else (pair[0], total)
+    return out
+
+
+def reduce_preorder(names: Sequence[str], visit: Callable[[int, str, list], Any]) -> Any:
+    """One pass over a preorder formula, right to left, without recursion: ``visit(i, name,
+    operands)`` gets the values it returned for the operands of token ``i`` (none for a leaf)
+    and returns the value of the subtree at ``i``; the root's value is returned.
+
+    >>> reduce_preorder(["add", "x1", "mul", "x2", "x3"], lambda i, name, args:
+    ...                 name if not args else f"({' '.join(args)} {name})")
+    '(x1 (x2 x3 mul) add)'
+    """
+    stack: list = []
+    for i in range(len(names) - 1, -1, -1):
+        name = names[i]
+        n = arity(name)
+        if len(stack) < n:
+            raise ValueError(f"names: {' '.join(names)!r} is not a preorder formula")
+        stack.append(visit(i, name, [stack.pop() for _ in range(n)]))
+    if len(stack) != 1:
+        raise ValueError(f"names: {' '.join(names)!r} is not one preorder formula")
+    return stack[0]
+
+
 # A polynomial-like form: {monomial key: (coefficient, {atom ident: (atom, exponent)})}
 Factors = dict[str, tuple[_Atom, Number]]
 Form = dict[tuple, tuple[Number, Factors]]
@@ -160,17 +197,7 @@ class _Reader:
         return {key: (coefficient, factors)}
 
     def add(self, a: Form, b: Form) -> Form:
-        out = dict(a)
-        for key, (c, factors) in b.items():
-            if key in out:
-                total = _add(out[key][0], c)
-                if total == 0:
-                    del out[key]
-                else:
-                    out[key] = (total, factors)
-            else:
-                out[key] = (c, factors)
-        return out
+        return _merge(a, b, 0)
 
     def scale(self, a: Form, c: Number) -> Form:
         return {key: (_mul(k, c), f) for key, (k, f) in a.items()} if c != 0 else {}
@@ -197,17 +224,7 @@ class _Reader:
 
     def mul(self, a: Form, b: Form) -> Form:
         (ca, fa), (cb, fb) = self.as_single(a), self.as_single(b)
-        factors = dict(fa)
-        for ident, (atom, e) in fb.items():
-            if ident in factors:
-                total = _add(factors[ident][1], e)
-                if total == 0:
-                    del factors[ident]
-                else:
-                    factors[ident] = (atom, total)
-            else:
-                factors[ident] = (atom, e)
-        return self.single(_mul(ca, cb), factors)
+        return self.single(_mul(ca, cb), _merge(fa, fb, 1))
 
     def power(self, a: Form, q: Number) -> Form:
         if q == 0:
@@ -379,47 +396,38 @@ def canonical(names: Sequence[str], constants: Sequence[float] | None = None
         raise ValueError(f"constants: the skeleton has {names.count(CONSTANT)} C placeholder(s) "
                          f"but {len(values)} value(s) were given")
     reader = _Reader()
-    stack: list[Form] = []
-    c = len(values)
-    for i in range(len(names) - 1, -1, -1):
-        name = names[i]
-        n = arity(name)
-        if len(stack) < n:
-            raise ValueError(f"names: {' '.join(names)!r} is not a preorder formula")
-        args = [stack.pop() for _ in range(n)]
-        if n == 0:
+    remaining = [len(values)]  # C values are met right to left
+
+    def visit(i: int, name: str, args: list[Form]) -> Form:
+        if not args:
             value = None
             if name == CONSTANT and known:
-                c -= 1
-                value = float(values[c])
-            stack.append(reader.leaf(name, value, known))
-        elif name == "add":
-            stack.append(reader.add(args[0], args[1]))
-        elif name == "sub":
-            stack.append(reader.add(args[0], reader.scale(args[1], Fraction(-1))))
-        elif name == "neg":
-            stack.append(reader.scale(args[0], Fraction(-1)))
-        elif name == "mul":
-            stack.append(reader.mul(args[0], args[1]))
-        elif name == "div":
-            stack.append(reader.mul(args[0], reader.power(args[1], Fraction(-1))))
-        elif name in _POWERS:
-            stack.append(reader.power(args[0], _POWERS[name]))
-        elif name == "pow":
-            exponent = args[1]
-            coefficient, factors = reader.as_single(exponent)
-            if factors:
-                base, power = _write(args[0]), _write(exponent)
-                atom = reader.atom(_Piece(("pow", *base.names, *power.names),
-                                          base.consts + power.consts))
-                stack.append(reader.single(_ONE, {atom.ident: (atom, _ONE)}))
-            else:
-                stack.append(reader.power(args[0], coefficient))
-        elif name in OPERATORS:
-            stack.append(reader.function(name, args[0]))
-        else:
-            raise ValueError(f"names: unknown token {name!r}")
-    if len(stack) != 1:
-        raise ValueError(f"names: {' '.join(names)!r} is not one preorder formula")
-    piece = _write(stack[0])
+                remaining[0] -= 1
+                value = float(values[remaining[0]])
+            return reader.leaf(name, value, known)
+        if name == "add":
+            return reader.add(args[0], args[1])
+        if name == "sub":
+            return reader.add(args[0], reader.scale(args[1], Fraction(-1)))
+        if name == "neg":
+            return reader.scale(args[0], Fraction(-1))
+        if name == "mul":
+            return reader.mul(args[0], args[1])
+        if name == "div":
+            return reader.mul(args[0], reader.power(args[1], Fraction(-1)))
+        if name in _POWERS:
+            return reader.power(args[0], _POWERS[name])
+        if name == "pow":
+            coefficient, factors = reader.as_single(args[1])
+            if not factors:
+                return reader.power(args[0], coefficient)
+            base, power = _write(args[0]), _write(args[1])
+            atom = reader.atom(_Piece(("pow", *base.names, *power.names),
+                                      base.consts + power.consts))
+            return reader.single(_ONE, {atom.ident: (atom, _ONE)})
+        if name in OPERATORS:
+            return reader.function(name, args[0])
+        raise ValueError(f"names: unknown token {name!r}")
+
+    piece = _write(reduce_preorder(names, visit))
     return piece.names, (tuple(piece.consts) if known else None)
