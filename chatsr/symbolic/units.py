@@ -35,8 +35,9 @@ from fractions import Fraction
 
 import numpy as np
 
+from chatsr.symbolic.canonical import reduce_preorder
 from chatsr.symbolic.evaluation import evaluate
-from chatsr.symbolic.operators import CONSTANT, OPERATORS, arity
+from chatsr.symbolic.operators import CONSTANT, OPERATORS
 
 __all__ = ["BASE_UNITS", "QUANTITIES", "Dimension", "dimension_of", "is_consistent",
            "linear_dimensions", "parse_unit", "quantity_name", "unit_sentence"]
@@ -220,18 +221,13 @@ def linear_dimensions(names: Sequence[str], constants: Sequence[float] | None = 
     names = tuple(names)
     values = list(constants) if constants is not None else None
     conditions: list[LinearForm] = []
-    # (form, start, end, value): a numeric subtree's value when known, else None; a subtree
-    # with no variable is dimensionless, and only those can have a value
-    stack: list[tuple[LinearForm, int, int, bool]] = []
-    for i in range(len(names) - 1, -1, -1):
-        name = names[i]
-        n = arity(name)
-        if len(stack) < n:
-            raise ValueError(f"names: {' '.join(names)!r} is not a preorder formula")
-        args = [stack.pop() for _ in range(n)]
+    # (form, start, end, numeric): a subtree's dimension, its span of tokens, and whether it
+    # holds numbers only (dimensionless, and with a value when its C values are known)
+
+    def visit(i: int, name: str, args: list) -> tuple[LinearForm, int, int, bool]:
         end = args[-1][2] if args else i + 1
-        numeric = all(a[3] for a in args) and (n > 0 or name[0] != "x")
-        if n == 0:
+        numeric = all(a[3] for a in args) and (bool(args) or name[0] != "x")
+        if not args:
             form = {name: Fraction(1)} if name[0] == "x" else {}
         elif name in ("add", "sub"):
             difference = _combine(args[0][0], args[1][0], -1)
@@ -261,10 +257,9 @@ def linear_dimensions(names: Sequence[str], constants: Sequence[float] | None = 
             form = {}
         else:
             raise ValueError(f"names: unknown token {name!r}")
-        stack.append((form, i, end, numeric))
-    if len(stack) != 1:
-        raise ValueError(f"names: {' '.join(names)!r} is not one preorder formula")
-    return stack[0][0], conditions
+        return form, i, end, numeric
+
+    return reduce_preorder(names, visit)[0], conditions
 
 
 def _number(subtree: Sequence[str], before: Sequence[str], values: list | None
