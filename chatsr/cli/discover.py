@@ -141,13 +141,13 @@ def run_discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     est.fit(X, y, prompt=prompt)
     if labels:
         print(f"chatsr discover: ignoring non-numeric column(s) {labels}", file=sys.stderr)
-    table = est.equations_[["complexity", "loss", "mse", "r2", "score", "equation"]]
+    table = est.equations_[["complexity", "loss", "mse", "r2", "score", "sympy"]]
     best = est.best_
     if args.json:
         rows = [{"complexity": int(r.complexity), "loss": float(r.loss), "mse": float(r.mse),
                  "r2": float(r.r2),
-                 "score": float(r.score), "equation": str(r.equation),
-                 "latex": sympy.latex(r.equation)} for r in table.itertuples()]
+                 "score": float(r.score), "equation": str(r.sympy),
+                 "latex": sympy.latex(r.sympy)} for r in table.itertuples()]
         print(json.dumps({"data": args.data, "target": y.name, "variables": list(X.columns),
                           "prompt": prompt, "best": rows[int(best.name)], "equations": rows,
                           "loss": est.loss_, "fit_time": est.fit_time_}, indent=2))
@@ -156,8 +156,8 @@ def run_discover(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
             return formula.xreplace({f: sympy.Float(f, _DIGITS)
                                      for f in formula.atoms(sympy.Float)})
 
-        shown = table.assign(equation=[rounded(e) for e in table["equation"]])
-        print(f"{y.name} = {rounded(best['equation'])}")
+        shown = table.assign(equation=[rounded(e) for e in table["sympy"]]).drop(columns="sympy")
+        print(f"{y.name} = {rounded(best['sympy'])}")
         print(f"R² = {best['r2']:.6f}, MSE = {best['mse']:.4g}, complexity {best['complexity']}"
               f", found in {est.fit_time_:.1f} s")
         print(f"\nPareto front (accuracy against complexity; loss: {_LOSS_NAMES[est.loss_]} with "

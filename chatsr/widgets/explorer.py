@@ -46,6 +46,9 @@ class Explorer:
         Seed of the regressor (decoding, point subsets, constant fitting).
     top_k
         How many first tokens the Debug tab lists.
+    max_rounds
+        None: fits run for the budget slider's seconds; a number: for that many rounds of the
+        search, without a clock (results depend on ``random_state`` only).
 
     Attributes
     ----------
@@ -68,9 +71,10 @@ class Explorer:
 
     def __init__(self, model: str | Path | tuple | None = None, *,
                  datasets: Mapping[str, Dataset] = DATASETS, random_state: int | None = None,
-                 top_k: int = 10):
+                 top_k: int = 10, max_rounds: int | None = None):
         self.model = model
         self.random_state = random_state
+        self.max_rounds = max_rounds
         self.top_k = top_k
         self.estimator: ChatSRRegressor | None = None
         self.report: DebugReport | None = None
@@ -227,10 +231,13 @@ class Explorer:
         from chatsr.estimator import ChatSRRegressor
 
         model = self._model()
-        self._stage(1, f"searching (up to {self.time_budget.value:g} s)")
+        budget = dict(time_budget=self.time_budget.value)
+        if self.max_rounds is not None:
+            budget = dict(time_budget=None, max_rounds=self.max_rounds)
+        self._stage(1, "the model proposes")
         estimator = ChatSRRegressor(model, num_candidates=self.num_candidates.value,
-                                    operators=operators, time_budget=self.time_budget.value,
-                                    random_state=self.random_state)
+                                    operators=operators, random_state=self.random_state,
+                                    callback=self._on_progress, **budget)
         self.estimator = estimator.fit(X, y, prompt=prompt)
         self._stage(2)
         self.formula.value = formula_html(estimator, str(y.name))
@@ -264,6 +271,14 @@ class Explorer:
         points = estimator.model_points_
         return debug_sample(network, ChatSRProcessor.for_model(tokenizer, network), points,
                             prompt=user_prompt(prompt), top_k=self.top_k, max_new_tokens=1)
+
+    def _on_progress(self, info: dict[str, Any]) -> None:
+        """The fit's callback: its rounds and best loss so far, as they come."""
+        if info["stage"] == "search":
+            self.status.value = (f"searching: round {info['round']}, best NMSE "
+                                 f"{info['nmse']:.3g}…")
+        elif info["stage"] == "tidy":
+            self.status.value = "tidying the formulas…"
 
     def _stage(self, index: int, text: str | None = None) -> None:
         self.progress.value = index

@@ -45,7 +45,7 @@ def pareto_html(estimator: ChatSRRegressor) -> str:
     rows = []
     for label, row in estimator.equations_.iterrows():
         bold = " style='font-weight: bold'" if label == estimator.best_.name else ""
-        cells = (int(row["complexity"]), f"${_latex(row['equation'])}$",
+        cells = (int(row["complexity"]), f"${_latex(row['sympy'])}$",
                  f"{row['mse']:.{DIGITS}g}", f"{row['r2']:.6f}", f"{row['score']:.{DIGITS}g}",
                  html.escape(str(row["source"])))
         rows.append(f"<tr{bold}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
