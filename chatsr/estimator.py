@@ -41,13 +41,17 @@ from tqdm.auto import tqdm
 from chatsr.export import to_numpy, to_torch
 from chatsr.pipeline import (
     column_names,
+    consistent,
     make_proposer,
     model_prior,
     prepare,
+    proposals_table,
+    read_units,
     result_row,
     select,
     shortlist,
     to_user_units,
+    units_prompt,
 )
 from chatsr.results import front_table, html_table, read_fit, text_table, write_fit
 from chatsr.search.engine import ENGINE_OPERATORS, EngineSettings
@@ -134,6 +138,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         ``max_points`` rows.
     variable_names_, fit_time_
         The names of the columns of ``X``; seconds ``fit`` took.
+    proposals_ : pandas.DataFrame
+        The model's first-round proposals: ``equation`` (a string in the variable names,
+        constants ``c0, c1, …``), ``log_prob`` (under the grammar-restricted model),
+        ``tokens``; most probable first (empty without a model).
 
     A fitted estimator prints its front (the chosen row marked); ``save`` writes it as JSON and
     `load` reads it back without the model (predicting imports no torch).
@@ -188,8 +196,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
     # fitting -----------------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, *, sample_weight: Any = None,
-            variable_names: Sequence[str] | None = None,
-            prompt: str | None = None) -> ChatSRRegressor:
+            variable_names: Sequence[str] | None = None, prompt: str | None = None,
+            X_units: Sequence[str] | None = None, y_units: str | None = None
+            ) -> ChatSRRegressor:
         """Find formulas for ``y`` as a function of the columns of ``X``; returns ``self``.
 
         ``X`` is an array (n, d) or a DataFrame (its column names become the variable names);
@@ -198,12 +207,19 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         sentences about the formula (`chatsr.data.prompts`): "It contains sin.", "There is no exp
         in the formula.", "The formula depends on x1 and x2.", "It has 2 constants to fit.",
         "All values of x1 are positive." Other text is read but carries no trained meaning.
+
+        ``X_units`` (a unit string per column: ``"kg"``, ``"m/s^2"``, ``"J*s"``, ``"1"`` for
+        dimensionless) and ``y_units`` (PySR's names) are read with pint, stated to the model
+        ("x1 is a length in m.") and keep the front to formulas whose dimensions agree
+        (numeric constants dimensionless); when none does, the best formula is reported with
+        a warning and ``consistent`` False.
         """
         start = time.perf_counter()
         self._validate_params()
         operators, exclude = _names(self.operators, "operators"), _names(self.exclude, "exclude")
         names = column_names(X, variable_names)  # before validate_data: names bad columns
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        units = read_units(X_units, y_units, X.shape[1])
         model, tokenizer = self._model()
         rng = np.random.default_rng(self.random_state)
         problem = prepare(X, y, sample_weight=sample_weight, variable_names=names,
@@ -212,13 +228,14 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                           max_dims=DEFAULT_MAX_VARS if model is None else model.config.max_dims)
         self.loss_, self.variable_names_ = problem.loss, problem.variable_names
         self.model_points_ = problem.points
-        proposer, prior = None, None
+        proposer, prior, record = None, None, []
         report = self._reporter(start)
         if model is not None:
             report({"stage": "propose"})
             proposer = make_proposer(model, tokenizer, problem.points, num_variables=X.shape[1],
                                      strategy=self.strategy, max_length=self.max_length,
-                                     prompt=prompt, operators=operators, exclude=exclude)
+                                     prompt=units_prompt(prompt, units), operators=operators,
+                                     exclude=exclude, record=record)
             prior = model_prior(model, tokenizer, problem.points,
                                 problem.operators & ENGINE_OPERATORS.keys())
         budget = None if self.time_budget is None else max(
@@ -234,9 +251,12 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                            on_round=lambda k, nmse: report(
                                {"stage": "search", "round": k, "nmse": nmse}))
             report({"stage": "tidy"})
-            front, best = select(self._tidy(found, problem, rng, start), self.model_selection)
+            rows = self._tidy(found, problem, rng, start)
+            front, best = select(rows if units is None else _consistent_rows(rows, units),
+                                 self.model_selection)
         finally:
             report({"stage": "done"})
+        self.proposals_ = proposals_table(record, problem.variable_names)
         self.equations_ = front_table(front, problem.variable_names)
         self.best_ = self.equations_.loc[best.name]
         self.expression_ = self.best_["expression"]
@@ -432,4 +452,18 @@ def _names(value: str | Sequence[str] | None, argument: str) -> list[str] | None
             raise ValueError(f"{argument} holds {name!r}, which is not an operator; known: "
                              f"{', '.join(OPERATORS)}") from None
     return [str(n) for n in names]
+
+
+def _consistent_rows(rows: list[dict[str, Any]], units: Any) -> list[dict[str, Any]]:
+    """The rows whose formula is dimensionally consistent with ``units``, marked so; all of
+    them, marked inconsistent and with a warning, when none is."""
+    for row in rows:
+        row["consistent"] = consistent(row["expression"], units)
+    kept = [row for row in rows if row["consistent"]]
+    if rows and not kept:
+        warnings.warn(f"no formula found is dimensionally consistent with X_units={units.x} "
+                      f"and y_units={units.y!r}; the best is reported with consistent=False",
+                      UserWarning, stacklevel=3)
+        return rows
+    return kept
 

@@ -38,10 +38,12 @@ from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import FitResult
 from chatsr.symbolic.operators import OPERATORS, ExpressionError, canonical_name
+from chatsr.symbolic.units import Dimension, is_consistent, parse_unit, unit_sentence
 
-__all__ = ["BOX_POINTS", "MIN_POINTS", "ORDER_ONE", "Problem", "column_names", "defined_on_box",
-           "make_proposer", "model_prior", "prepare", "result_row", "select", "shortlist",
-           "to_user_units"]
+__all__ = ["BOX_POINTS", "MIN_POINTS", "ORDER_ONE", "Problem", "Units", "column_names",
+           "consistent", "defined_on_box", "make_proposer", "model_prior", "prepare",
+           "proposals_table", "read_units", "result_row", "select", "shortlist",
+           "to_user_units", "units_prompt"]
 
 MIN_POINTS = 5
 ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
@@ -141,14 +143,15 @@ def prepare(X: np.ndarray, y: np.ndarray, *, sample_weight: Any = None,
 
 def make_proposer(model: Any, tokenizer: Any, points: np.ndarray, *, num_variables: int,
                   strategy: str = "sample", max_length: int = 20, prompt: str | None = None,
-                  operators: Collection[str] | None = None,
-                  exclude: Collection[str] = ()) -> Proposer:
+                  operators: Collection[str] | None = None, exclude: Collection[str] = (),
+                  record: list[tuple[tuple[str, ...], float]] | None = None) -> Proposer:
     """The model as `chatsr.search.refine.search`'s proposer for one point set.
 
     Fresh proposals are decoded with ``strategy``; completions of a prefix are sampled, and a
-    prefix the grammar cannot finish (a mutated parent's) gives none. ``prompt`` is the user's
+    prefix the grammar cannot finish (a parent's) gives none. ``prompt`` is the user's
     context (`chatsr.model.processing.user_prompt`); ``operators``, ``exclude`` and
-    ``max_length`` constrain the grammar (`chatsr.model.decoding.propose`).
+    ``max_length`` constrain the grammar (`chatsr.model.decoding.propose`). Fresh proposals
+    are appended to ``record`` with their log-probabilities.
 
     >>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
     >>> from chatsr.model.tokenizer import load_tokenizer
@@ -176,6 +179,8 @@ def make_proposer(model: Any, tokenizer: Any, points: np.ndarray, *, num_variabl
             if not prefix:
                 raise
             return []
+        if not prefix and record is not None:
+            record.extend((c.tokens, c.log_prob) for c in candidates)
         return [c.tokens for c in candidates]
 
     return proposer
@@ -219,6 +224,99 @@ def defined_on_box(expression: Expression, X: np.ndarray, rng: np.random.Generat
     box = rng.uniform(X.min(axis=0), X.max(axis=0), size=(n, X.shape[1]))
     with np.errstate(all="ignore"):
         return all(np.isfinite(expression(points)).all() for points in (X, box))
+
+
+@dataclass(frozen=True)
+class Units:
+    """The units of the columns of ``X`` and of ``y`` as given (strings) and as dimensions."""
+
+    x: list[str]
+    y: str
+    x_dims: list[Dimension]
+    y_dim: Dimension
+
+
+def read_units(X_units: Sequence[str] | None, y_units: str | None,
+               n_columns: int) -> Units | None:
+    """``fit``'s ``X_units`` (one unit string per column) and ``y_units``, read with pint
+    (`chatsr.symbolic.units.parse_unit`); None when neither is given. Raises ``ValueError``
+    naming the argument and the string it cannot read.
+
+    >>> units = read_units(["m", "s"], "m/s^2", 2)
+    >>> str(units.y_dim), [str(d) for d in units.x_dims]
+    ('m/s^2', ['m', 's'])
+    >>> read_units(["m"], None, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: give both X_units and y_units (or neither), got only X_units
+    """
+    if X_units is None and y_units is None:
+        return None
+    if X_units is None or y_units is None:
+        given = "X_units" if y_units is None else "y_units"
+        raise ValueError(f"give both X_units and y_units (or neither), got only {given}")
+    if isinstance(X_units, str) or len(X_units) != n_columns:
+        count = "a string" if isinstance(X_units, str) else f"{len(X_units)} units"
+        raise ValueError(f"X_units must list one unit per column of X ({n_columns}), got "
+                         f"{count}: {X_units!r}")
+    if not isinstance(y_units, str):
+        raise TypeError(f"y_units must be a unit string such as 'm/s^2', got {y_units!r}")
+    x_dims = []
+    for i, unit in enumerate(X_units):
+        try:
+            x_dims.append(parse_unit(str(unit)))
+        except ValueError as error:
+            raise ValueError(f"X_units[{i}]: {error}") from None
+    try:
+        y_dim = parse_unit(y_units)
+    except ValueError as error:
+        raise ValueError(f"y_units: {error}") from None
+    return Units([str(u) for u in X_units], y_units, x_dims, y_dim)
+
+
+def units_prompt(prompt: str | None, units: Units | None) -> str | None:
+    """``prompt`` followed by a sentence per unit, as the model was trained to read them
+    (in its variable names ``x1, x2, …`` and ``y``).
+
+    >>> units_prompt("It contains sin.", read_units(["m", "1"], "J", 2))
+    'It contains sin. x1 is a length in m. x2 is dimensionless. y is an energy in J.'
+    """
+    if units is None:
+        return prompt
+    sentences = [unit_sentence(f"x{i}", u) for i, u in enumerate(units.x, 1)]
+    sentences.append(unit_sentence("y", units.y))
+    return " ".join([prompt, *sentences] if prompt else sentences)
+
+
+def consistent(expression: Expression, units: Units) -> bool:
+    """Whether ``expression`` (in ``x1, x2, …``) is dimensionally consistent with ``units``,
+    its numeric constants dimensionless.
+
+    >>> units = read_units(["m", "s"], "m/s", 2)
+    >>> consistent(Expression.parse("div x1 x2"), units), consistent(Expression.parse(
+    ...     "+ x1 x2"), units)
+    (True, False)
+    """
+    return is_consistent(expression.names, units.x_dims, units.y_dim, expression.constants)
+
+
+def proposals_table(record: Sequence[tuple[Sequence[str], float]],
+                    variable_names: Sequence[str]) -> pd.DataFrame:
+    """The model's first-round proposals (`make_proposer`'s ``record``): ``equation`` (a
+    string in ``variable_names``, constants as ``c0, c1, …``), ``log_prob`` and ``tokens``,
+    most probable first.
+
+    >>> proposals_table([(("<|math_mul|>", "<|math_C|>", "<|math_x1|>"), -0.5)], ["t"])
+      equation  log_prob        tokens
+    0     c0*t      -0.5  [mul, C, x1]
+    """
+    rows = []
+    for tokens, log_prob in record:
+        expression = Expression.parse(list(tokens))
+        rows.append({"equation": str(expression.to_sympy(variable_names=variable_names)),
+                     "log_prob": float(log_prob), "tokens": list(expression.names)})
+    table = pd.DataFrame(rows, columns=["equation", "log_prob", "tokens"])
+    return table.sort_values("log_prob", ascending=False, ignore_index=True)
 
 
 def shortlist(found: Sequence[Equation]) -> list[Equation]:

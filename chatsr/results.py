@@ -81,7 +81,8 @@ def write_fit(path: str | Path, *, front: pd.DataFrame, best: int, params: dict[
     values: names, numbers). Returns the path."""
     rows = [{**{c: _number(row[c]) for c in _NUMBERS if c in row},
              "tokens": list(row["expression"].names),
-             "constants": list(row["expression"].constants or ()), "source": row["source"]}
+             "constants": list(row["expression"].constants or ()), "source": row["source"],
+             **({"consistent": bool(row["consistent"])} if "consistent" in row else {})}
             for _, row in front.iterrows()]
     document = {"format": FORMAT, "version": VERSION, "versions": _versions(),
                 "params": params, "fitted": fitted, "best": int(best), "front": rows}
@@ -109,7 +110,9 @@ def read_fit(path: str | Path) -> dict[str, Any]:
     try:
         rows = [{**{c: row[c] for c in _NUMBERS if c in row},
                  "expression": Expression(row["tokens"], row["constants"] or None),
-                 "source": row["source"]} for row in document["front"]]
+                 "source": row["source"],
+                 **({"consistent": bool(row["consistent"])} if "consistent" in row else {})}
+                for row in document["front"]]
         front = pd.DataFrame(rows)
         best = int(document["best"])
         if best not in front.index:

@@ -202,3 +202,39 @@ def test_bad_loss_and_weights_are_clear_errors(options, weight, message):
     with pytest.raises(ValueError, match=message):
         make(**options).fit(X, X[:, 0] - 5, sample_weight=weight)
 
+
+
+def test_proposals_are_a_table_of_the_first_round():
+    X = np.random.default_rng(7).uniform(1, 3, size=(30, 1))
+    est = make(num_candidates=6).fit(pd.DataFrame({"t": X[:, 0]}), 2.0 * X[:, 0])
+    table = est.proposals_
+    assert list(table.columns) == ["equation", "log_prob", "tokens"]
+    assert 1 <= len(table) <= 6 and all(isinstance(e, str) for e in table["equation"])
+    assert table["log_prob"].is_monotonic_decreasing and (table["log_prob"] <= 0).all()
+    assert all("x2" not in e for e in table["equation"])  # in the variable names: t
+    assert ChatSRRegressor(model=False, time_budget=None, max_rounds=1).fit(
+        X, X[:, 0]).proposals_.empty
+
+
+def test_units_keep_the_front_dimensionally_consistent():
+    X = np.random.default_rng(8).uniform(1, 3, size=(60, 2))
+    distance = X[:, 0] * X[:, 1]
+    est = ChatSRRegressor(model=False, time_budget=None, max_rounds=3, random_state=0).fit(
+        X, distance, X_units=["m/s", "s"], y_units="m")
+    assert est.equations_["consistent"].all()
+    assert est.score(X, distance) > 0.9999
+    with pytest.warns(UserWarning, match="no formula found is dimensionally consistent"):
+        est.fit(X, X[:, 0] + X[:, 1], X_units=["m", "s"], y_units="m")
+    assert not est.equations_["consistent"].any()
+
+
+@pytest.mark.parametrize("units, message", [
+    (dict(X_units=["furlongz"], y_units="m"), r"X_units\[0\]"),
+    (dict(X_units=["m"], y_units="parsec^^2"), "y_units"),
+    (dict(X_units=["m", "s"], y_units="m"), "one unit per column"),
+    (dict(X_units=["m"]), "give both X_units and y_units"),
+])
+def test_bad_units_are_named(units, message):
+    X = np.random.default_rng(9).uniform(1, 3, size=(20, 1))
+    with pytest.raises(ValueError, match=message):
+        ChatSRRegressor(model=False, time_budget=None, max_rounds=1).fit(X, X[:, 0], **units)
