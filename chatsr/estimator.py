@@ -44,6 +44,7 @@ from chatsr.pipeline import (
     consistent,
     make_proposer,
     model_prior,
+    numeric_target,
     prepare,
     proposals_table,
     read_units,
@@ -218,7 +219,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self._validate_params()
         operators, exclude = _names(self.operators, "operators"), _names(self.exclude, "exclude")
         names = column_names(X, variable_names)  # before validate_data: names bad columns
-        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        X, y = validate_data(self, X, numeric_target(y), y_numeric=True, dtype=np.float64)
         units = read_units(X_units, y_units, X.shape[1])
         model, tokenizer = self._model()
         rng = np.random.default_rng(self.random_state)

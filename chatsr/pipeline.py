@@ -40,14 +40,15 @@ from chatsr.symbolic.fitting import FitResult
 from chatsr.symbolic.operators import OPERATORS, ExpressionError, canonical_name
 from chatsr.symbolic.units import Dimension, is_consistent, parse_unit, unit_sentence
 
-__all__ = ["BOX_POINTS", "MIN_POINTS", "ORDER_ONE", "Problem", "Units", "column_names",
-           "consistent", "defined_on_box", "make_proposer", "model_prior", "prepare",
-           "proposals_table", "read_units", "result_row", "select", "shortlist",
-           "to_user_units", "units_prompt"]
+__all__ = ["BOX_POINTS", "MAX_MAGNITUDE", "MIN_POINTS", "ORDER_ONE", "Problem", "Units",
+           "column_names", "consistent", "defined_on_box", "make_proposer", "model_prior",
+           "numeric_target", "prepare", "proposals_table", "read_units", "result_row",
+           "select", "shortlist", "to_user_units", "units_prompt"]
 
 MIN_POINTS = 5
 ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
 BOX_POINTS = 4096  # random points of the data's box on which a chosen formula must be finite
+MAX_MAGNITUDE = 1e150  # larger values square past float64's range (1.8e308)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,22 @@ class Problem:
     points: np.ndarray
     variable_names: list[str]
     operators: frozenset[str]
+
+
+def numeric_target(y: Any) -> Any:
+    """``y`` unchanged, or a ``ValueError`` if it holds text (which scikit-learn's checks let
+    through as strings).
+
+    >>> numeric_target(["1.5", "x"])
+    Traceback (most recent call last):
+    ...
+    ValueError: y must hold numbers, got text such as '1.5'
+    """
+    kind = np.asarray(y).dtype.kind
+    if kind in "USO" and any(isinstance(v, str) for v in np.asarray(y, dtype=object).ravel()):
+        first = next(v for v in np.asarray(y, dtype=object).ravel() if isinstance(v, str))
+        raise ValueError(f"y must hold numbers, got text such as {first!r}")
+    return y
 
 
 def column_names(X: Any, variable_names: Sequence[str] | None = None) -> list[str] | None:
@@ -128,8 +145,8 @@ def prepare(X: np.ndarray, y: np.ndarray, *, sample_weight: Any = None,
     allowed = OPERATORS if operators is None else operators
     allowed = frozenset({canonical_name(n) for n in allowed} - {canonical_name(n) for n in exclude})
     if "mul" in allowed:
-        x_scale = _scale(np.sqrt(np.mean(X * X, axis=0)))  # (d,) > 0: no zero columns
-        y_scale = float(_scale(np.sqrt(np.mean(y * y))))
+        x_scale = _scale(_rms(X))  # (d,) > 0: no zero columns
+        y_scale = float(_scale(_rms(y)))
     else:
         x_scale, y_scale = np.ones(X.shape[1]), 1.0
     X_scaled, y_scaled = X / x_scale, y / y_scale
@@ -432,6 +449,13 @@ def _loss_and_weights(y: np.ndarray, loss: str, sample_weight: Any
         sample_weight, y, ensure_non_negative=True)  # also rejects all zeros
 
 
+def _rms(values: np.ndarray) -> np.ndarray:
+    """Root mean square along the first axis, without overflow or underflow (1e300, 1e-300)."""
+    peak = np.max(np.abs(values), axis=0)
+    safe = np.where(peak > 0, peak, 1.0)
+    return safe * np.sqrt(np.mean((values / safe) ** 2, axis=0))
+
+
 def _scale(rms: np.ndarray | float) -> np.ndarray:
     """``rms`` where it is outside `ORDER_ONE`, else 1."""
     rms = np.asarray(rms, dtype=np.float64)
@@ -440,6 +464,16 @@ def _scale(rms: np.ndarray | float) -> np.ndarray:
 
 def _check_problem(X: np.ndarray, y: np.ndarray, *, max_dims: int) -> None:
     """Errors that name the problem, for what validate_data lets through."""
+    for name, values in (("X", X), ("y", y)):
+        peak = float(np.max(np.abs(values)))
+        if peak > MAX_MAGNITUDE:
+            raise ValueError(f"{name} reaches {peak:.3g}: squared errors of such values "
+                             f"overflow double precision; divide {name} by a unit of its "
+                             f"size (e.g. {peak:.0e}) first")
+    peak = float(np.max(np.abs(y)))
+    if 0 < peak < 1 / MAX_MAGNITUDE:
+        raise ValueError(f"y is at most {peak:.3g}: its variance underflows double precision; "
+                         f"multiply y by a unit of its size (e.g. {1 / peak:.0e}) first")
     if X.shape[0] < MIN_POINTS:
         raise ValueError(f"got {X.shape[0]} sample(s); symbolic regression needs at least "
                          f"{MIN_POINTS}")

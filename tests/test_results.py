@@ -150,3 +150,22 @@ def test_repeated_column_names_are_an_error():
     frame = pd.DataFrame(np.ones((10, 2)) * np.arange(10)[:, None], columns=["a", "a"])
     with pytest.raises(ValueError, match=r"repeated column names \['a'\]"):
         ChatSRRegressor(model=False, time_budget=None, max_rounds=1).fit(frame, np.arange(10.0))
+
+
+@pytest.mark.parametrize("scale_X, y_of, message", [
+    (1.0, lambda X: np.array(["a"] * len(X)), "y must hold numbers, got text such as 'a'"),
+    (1.0, lambda X: 1e300 * X[:, 0], r"y reaches \S+e\+300"),
+    (1.0, lambda X: 1e-300 * X[:, 0], "y is at most .*e-300"),
+    (1e200, lambda X: X[:, 0], "X reaches"),
+])
+def test_values_out_of_float_range_are_named(scale_X, y_of, message):
+    X = np.random.default_rng(0).uniform(1, 3, size=(30, 2))
+    with pytest.raises(ValueError, match=message):
+        ChatSRRegressor(model=False, time_budget=None, max_rounds=1).fit(X * scale_X, y_of(X))
+
+
+def test_tiny_columns_are_rescaled_not_called_infinite():
+    X = np.random.default_rng(0).uniform(1, 3, size=(30, 1))
+    est = ChatSRRegressor(model=False, time_budget=None, max_rounds=2, random_state=0)
+    est.fit(X * 1e-300, X[:, 0])
+    assert est.score(X * 1e-300, X[:, 0]) > 0.9999
