@@ -103,8 +103,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
     max_points
         Points the model reads (a random subset of larger data); the fit uses all of them.
     model_selection
-        ``"best"`` (highest score within 1.5x the lowest loss, as PySR), ``"accuracy"`` or
-        ``"score"``.
+        ``"best"``: the simplest formula whose cross-validated loss is within 1.5x the lowest
+        (PySR's rule with a held-out loss; its score, a drop in training loss, rewards fitting
+        the noise), ``"accuracy"``: the lowest cross-validated loss, or ``"score"``.
     loss
         What the constants are fitted to and the candidates compared by: ``"mse"``, the mean
         squared error; ``"log"``, the mean squared error of ``log(f)`` against ``log(y)`` for
@@ -126,7 +127,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         The Pareto front: complexity, loss (as ``loss_`` says, with the sample weights, times
         the small-sample penalty of AICc for the formula's constants,
         `chatsr.search.selection.penalized_loss`: ×1.021 for 2 constants on 200 points, but
-        ×e¹² for 6 on 8 points, which could pass through all of them), mse, r2, score,
+        ×e¹² for 6 on 8 points, which could pass through all of them), cv_loss (the loss
+        on held-out fifths of the points, constants refitted on the rest: what
+        ``model_selection`` compares, so that a formula fitting the noise is not chosen), mse,
+        r2, score,
         equation (a string, in the variable names), sympy (the same as a sympy expression),
         expression (`Expression`), source (model, prefix, engine, polynomial).
     loss_ : str
@@ -311,7 +315,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
             fit = polish(expression, problem.X, problem.y, **refit)
             if fit.success:
                 fit = tidy(fit, problem.X, problem.y, deadline=deadline, **refit)
-                row = result_row(fit, source, problem, rng)
+                row = result_row(fit, source, problem, rng, time_limit=refit["time_limit"])
                 rows += [] if row is None else [row]
         return rows
 

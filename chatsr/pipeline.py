@@ -35,6 +35,7 @@ from sklearn.utils.validation import _check_sample_weight
 from chatsr.data.datasets import label_columns
 from chatsr.search.refine import Equation, Proposer
 from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss, select_best
+from chatsr.search.tidy import cross_validated_loss
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import FitResult
 from chatsr.symbolic.operators import OPERATORS, ExpressionError, canonical_name
@@ -99,15 +100,16 @@ def column_names(X: Any, variable_names: Sequence[str] | None = None) -> list[st
     >>> column_names(pd.DataFrame({"a": [1.0], "b": [2.0]})), column_names([[1.0]], ["t"])
     (['a', 'b'], ['t'])
     """
+    if isinstance(X, pd.DataFrame):  # dates would become numbers (microseconds) silently
+        bad = label_columns(X)
+        if bad:
+            raise ValueError(f"column(s) {bad} of X are not numeric; convert or drop them")
     if variable_names is not None:
         names = [str(n) for n in variable_names]
         if len(set(names)) != len(names):
             raise ValueError(f"variable_names must be distinct, got {names}")
         return names
     if isinstance(X, pd.DataFrame):
-        bad = label_columns(X)
-        if bad:
-            raise ValueError(f"column(s) {bad} of X are not numeric; convert or drop them")
         names = [str(c) for c in X.columns]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -385,11 +387,13 @@ def to_user_units(equation: Equation, problem: Problem) -> Expression | None:
 
 
 def result_row(fit: FitResult, source: str, problem: Problem,
-               rng: np.random.Generator | None = None) -> dict[str, Any] | None:
-    """A formula's row of the results table, its loss penalised for its constants
-    (`chatsr.search.selection.penalized_loss`); None if it needs an operator ``problem`` does
-    not allow (the way back from rescaled units may bring in ``mul``) or is not finite on the
-    data's box (`defined_on_box`, with ``rng``).
+               rng: np.random.Generator | None = None,
+               time_limit: float | None = None) -> dict[str, Any] | None:
+    """A formula's row of the results table: its loss penalised for its constants
+    (`chatsr.search.selection.penalized_loss`) and cross-validated
+    (`chatsr.search.tidy.cross_validated_loss`, refits bounded by ``time_limit``); None if it
+    needs an operator ``problem`` does not allow (the way back from rescaled units may bring
+    in ``mul``) or is not finite on the data's box (`defined_on_box`, with ``rng``).
 
     >>> import numpy as np
     >>> from chatsr.search.tidy import polish
@@ -410,14 +414,19 @@ def result_row(fit: FitResult, source: str, problem: Problem,
     if not defined_on_box(fit.expression, problem.X, rng or np.random.default_rng(0)):
         return None
     loss = penalized_loss(fit.loss, fit.expression.n_constants, len(problem.y))
-    return {"complexity": fit.expression.complexity, "loss": loss, "mse": fit.mse, "r2": fit.r2,
-            "expression": fit.expression, "source": source}
+    cv_loss = cross_validated_loss(fit, problem.X, problem.y, random_state=0,
+                                   sample_weight=problem.weight, loss=problem.loss,
+                                   time_limit=time_limit)
+    return {"complexity": fit.expression.complexity, "loss": loss, "cv_loss": cv_loss,
+            "mse": fit.mse, "r2": fit.r2, "expression": fit.expression, "source": source}
 
 
 def select(rows: Sequence[dict[str, Any]], model_selection: ModelSelection = "best"
            ) -> tuple[pd.DataFrame, pd.Series]:
     """The Pareto front of the rows (`result_row`), indexed from 0, and the row chosen by
-    ``model_selection`` (`chatsr.search.selection.select_best`). Raises ``RuntimeError`` when
+    ``model_selection`` (`chatsr.search.selection.select_best`) on the cross-validated loss
+    where the rows have one: "best" is then the simplest formula within 1.5x of the lowest
+    held-out loss (a formula that fits the noise loses there). Raises ``RuntimeError`` when
     there are no rows.
 
     >>> front, best = select([{"complexity": 1, "loss": 2.0}, {"complexity": 3, "loss": 0.5},
@@ -431,7 +440,9 @@ def select(rows: Sequence[dict[str, Any]], model_selection: ModelSelection = "be
                            "columns of X within float range, and the operators allowed "
                            "enough?)")
     front = pareto_front(pd.DataFrame(rows)).reset_index(drop=True)
-    return front, select_best(front, model_selection)
+    held_out = "cv_loss" in front
+    return front, select_best(front, model_selection, by="cv_loss" if held_out else "loss",
+                              simplest=held_out)
 
 
 def _loss_and_weights(y: np.ndarray, loss: str, sample_weight: Any

@@ -36,7 +36,7 @@ __all__ = ["FORMAT", "SHOWN_COLUMNS", "front_table", "html_table", "read_fit", "
 FORMAT = "chatsr-fit"
 VERSION = 1
 SHOWN_COLUMNS = ["complexity", "loss", "r2", "equation"]
-_NUMBERS = ("complexity", "loss", "mse", "r2", "score")
+_NUMBERS = ("complexity", "loss", "cv_loss", "mse", "r2", "score")
 
 
 def front_table(front: pd.DataFrame, variable_names: list[str]) -> pd.DataFrame:

@@ -169,3 +169,10 @@ def test_tiny_columns_are_rescaled_not_called_infinite():
     est = ChatSRRegressor(model=False, time_budget=None, max_rounds=2, random_state=0)
     est.fit(X * 1e-300, X[:, 0])
     assert est.score(X * 1e-300, X[:, 0]) > 0.9999
+
+
+def test_dates_are_refused_even_with_variable_names():
+    frame = pd.DataFrame({"t": pd.date_range("2020", periods=10), "v": np.arange(10.0)})
+    with pytest.raises(ValueError, match=r"\['t'\] of X are not numeric"):
+        ChatSRRegressor(model=False, time_budget=None, max_rounds=1).fit(
+            frame, np.arange(10.0), variable_names=["a", "b"])

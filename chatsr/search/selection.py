@@ -80,7 +80,8 @@ def pareto_front(candidates: pd.DataFrame) -> pd.DataFrame:
     return front
 
 
-def select_best(front: pd.DataFrame, model_selection: ModelSelection = "best") -> pd.Series:
+def select_best(front: pd.DataFrame, model_selection: ModelSelection = "best",
+                by: str = "loss", simplest: bool = False) -> pd.Series:
     """One row of a results table, chosen as PySR's ``model_selection`` does.
 
     Parameters
@@ -92,6 +93,12 @@ def select_best(front: pd.DataFrame, model_selection: ModelSelection = "best") -
         ``"best"``: the highest score among rows with ``loss <= 1.5 ×`` the lowest loss;
         ``"accuracy"``: the lowest loss; ``"score"``: the highest score. Ties go to the row that
         comes first (the simplest, on a front).
+    by
+        The column read as "loss" for "best" and "accuracy" (e.g. a cross-validated loss).
+    simplest
+        "best" takes the simplest of the rows within 1.5 × the lowest loss, not the
+        best-scoring: with a held-out loss, the simplest formula that predicts as well as the
+        best does (the score, a drop in training loss, rewards formulas that fit the noise).
 
     Returns
     -------
@@ -109,15 +116,18 @@ def select_best(front: pd.DataFrame, model_selection: ModelSelection = "best") -
     if model_selection not in ("best", "accuracy", "score"):
         raise ValueError(f"model_selection must be 'best', 'accuracy' or 'score', got "
                          f"{model_selection!r}")
-    needed = ("loss",) if model_selection == "accuracy" else ("loss", "score")
+    needed = (by,) if model_selection == "accuracy" else (by, "score")
     _check_table(front, "front", needed)
     if front.empty:
         raise ValueError("front is empty: there is no formula to select")
-    loss = front["loss"]
+    loss = front[by]
     # positions, not labels: the first of tied rows wins even when index labels repeat
     if model_selection == "accuracy":
         return front.iloc[loss.argmin()]
     rows = front[loss <= BEST_LOSS_FACTOR * loss.min()] if model_selection == "best" else front
+    if simplest and model_selection == "best":
+        return rows.iloc[0] if "complexity" not in rows else rows.iloc[
+            rows["complexity"].to_numpy().argmin()]
     return rows.iloc[rows["score"].argmax()]
 
 

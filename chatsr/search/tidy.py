@@ -29,11 +29,14 @@ from chatsr.symbolic.fitting import FitResult, fit_constants, loss_spread
 from chatsr.symbolic.operators import ExpressionError
 from chatsr.symbolic.simplify import linearizations, prunings, rewrites
 
-__all__ = ["MAX_DEGREE", "TIDY_TOLERANCE", "polish", "polynomials", "tidy"]
+__all__ = ["CV_FOLDS", "MAX_DEGREE", "MAX_REFITS", "TIDY_TOLERANCE", "cross_validated_loss",
+           "polish", "polynomials", "tidy"]
 
 TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
 MAX_DEGREE = 6  # of the least-squares polynomials offered beside the search's formulas
 MAX_TERMS = 10  # coefficients of those polynomials: more is a fit, not a law
+MAX_REFITS = 25  # rewrites `tidy` refits per formula: bounds its effort without a clock
+CV_FOLDS = 5
 
 
 def polish(expression: Expression, X: np.ndarray, y: np.ndarray, *,
@@ -86,13 +89,13 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
         # a floor relative to the data: exact fits compare by their constants, not by noise
         return penalized_loss(f.loss + 1e-14 * spread, f.expression.n_constants, n)
 
-    best, improved = fit, True
+    best, improved, refits = fit, True, 0
     limit = criterion(fit) * (1 + TIDY_TOLERANCE)
     while improved:
         improved = False
         formula = best.expression.to_sympy()
         for option in [*rewrites(formula, X), *linearizations(formula, X), *prunings(formula)]:
-            if time.perf_counter() > deadline:
+            if time.perf_counter() > deadline or refits >= MAX_REFITS:
                 return best
             try:
                 candidate = Expression.from_sympy(option)
@@ -101,6 +104,7 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
             if (candidate.complexity, candidate.n_constants) >= (
                     best.expression.complexity, best.expression.n_constants):
                 continue  # neither shorter nor, as short, with fewer constants
+            refits += 1
             refit = polish(candidate, X, y, random_state=rng, sample_weight=sample_weight,
                            loss=loss, time_limit=time_limit)
             if criterion(refit) <= limit:
@@ -110,25 +114,27 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
 
 def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
                 sample_weight: np.ndarray | None = None) -> list[Expression]:
-    """Least-squares polynomials of ``y`` in the columns of ``X``, of total degree 1, 2, … up to
-    ``max_degree``, while they have at most ``MAX_TERMS`` coefficients and fewer than a third
-    of the points (at most 3 columns).
+    """The least-squares polynomial of ``y`` in the columns of ``X`` (at most 3) whose degree,
+    of 1 to ``max_degree`` with at most ``MAX_TERMS`` coefficients and fewer than a third of
+    the points, has the lowest penalised loss (`chatsr.search.selection.penalized_loss`); an
+    empty list when none can be fitted.
 
     A genetic-programming engine writes a polynomial as whatever its operators approximate it
     with; the polynomial itself is then a candidate that `tidy` can reduce to its real terms.
 
     >>> X = np.linspace(-1.0, 1.0, 20).reshape(-1, 1)
     >>> y = X[:, 0] ** 2 + X[:, 0]
-    >>> line, parabola = polynomials(X, y, max_degree=2)
+    >>> [parabola] = polynomials(X, y, max_degree=4)
     >>> tidy(polish(parabola, X, y, random_state=0), X, y, random_state=0).expression.infix()
     'x1**2 + x1'
     """
     n, d = X.shape
     if d > 3:
         return []
-    weight = np.ones(n) if sample_weight is None else np.sqrt(np.asarray(sample_weight))
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    root = np.sqrt(weight)
     symbols = sympy.symbols(f"x1:{d + 1}", real=True)
-    out: list[Expression] = []
+    best, best_loss = None, np.inf
     monomials: list[tuple[int, ...]] = [()]
     for degree in range(1, max_degree + 1):
         monomials += list(itertools.combinations_with_replacement(range(d), degree))
@@ -136,14 +142,61 @@ def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
             break
         basis = np.column_stack([np.prod(X[:, list(m)], axis=1) for m in monomials])
         with np.errstate(all="ignore"):
-            coefficients = np.linalg.lstsq(basis * weight[:, None], y * weight, rcond=None)[0]
-        if not np.isfinite(coefficients).all():
-            break
-        formula = sum(sympy.Float(float(c)) * sympy.Mul(*(symbols[i] for i in m))
-                      for c, m in zip(coefficients, monomials, strict=True))
-        try:
-            out.append(Expression.from_sympy(formula))
-        except (ExpressionError, ValueError):
-            continue
-    return out
+            coefficients = np.linalg.lstsq(basis * root[:, None], y * root, rcond=None)[0]
+            mse = float(np.sum(weight * (basis @ coefficients - y) ** 2) / np.sum(weight))
+        loss = penalized_loss(mse + 1e-14 * float(np.var(y)), len(monomials), n)
+        if np.isfinite(coefficients).all() and loss < best_loss:
+            best_loss = loss
+            best = sum(sympy.Float(float(c)) * sympy.Mul(*(symbols[i] for i in m))
+                       for c, m in zip(coefficients, monomials, strict=True))
+    if best is None:
+        return []
+    try:
+        return [Expression.from_sympy(best)]
+    except (ExpressionError, ValueError):
+        return []
+
+
+def cross_validated_loss(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
+                         folds: int = CV_FOLDS,
+                         random_state: int | np.random.Generator | None = None,
+                         sample_weight: np.ndarray | None = None, loss: str = "mse",
+                         time_limit: float | None = None) -> float:
+    """The mean loss of ``fit``'s formula on each of ``folds`` parts of the points, its
+    constants refitted (from ``fit``'s) on the other parts.
+
+    A formula that bends through the noise (``exp(-0.3*t + 0.01*sin(46*t))``) fits its
+    training points better than the law, and the held-out points worse: this is what the
+    choice of a formula compares, where the training loss would reward every wiggle.
+
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.linspace(0.0, 3.0, 40).reshape(-1, 1)
+    >>> y = np.exp(-X[:, 0]) + 0.01 * rng.standard_normal(40)
+    >>> law = polish(Expression.parse("exp * C x1"), X, y, random_state=0)
+    >>> round(cross_validated_loss(law, X, y, random_state=0) / law.loss, 1)
+    1.1
+    """
+    n = len(y)
+    folds = min(folds, n // 2)
+    expression = fit.expression
+    if folds < 2 or not fit.success:
+        return fit.loss
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    parts = np.array_split(np.random.default_rng(random_state).permutation(n), folds)
+    errors, total = 0.0, 0.0
+    for held in parts:
+        rest = np.setdiff1d(np.arange(n), held)
+        if expression.n_constants:
+            refit = polish(expression, X[rest], y[rest], random_state=random_state,
+                           sample_weight=None if sample_weight is None else weight[rest],
+                           loss=loss, time_limit=time_limit)
+            expression = refit.expression if refit.success else expression
+        with np.errstate(all="ignore"):
+            f = np.broadcast_to(expression(X[held]), held.shape)
+            residual = np.log(f / y[held]) if loss == "log" else f - y[held]
+        errors += float(np.sum(weight[held] * residual**2))
+        total += float(np.sum(weight[held]))
+        expression = fit.expression
+    value = errors / total if total > 0 else np.inf
+    return value if np.isfinite(value) else np.inf
 
