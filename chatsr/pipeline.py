@@ -211,13 +211,10 @@ def model_prior(model: Any, tokenizer: Any, points: np.ndarray,
     alone (`chatsr.model.decoding.operator_prior`), for the engine's operator frequencies;
     None for a model without a bag-of-tokens head.
 
-    >>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
-    >>> from chatsr.model.tokenizer import load_tokenizer
-    >>> tokenizer = load_tokenizer()
-    >>> model = ChatSRForCausalLM(ChatSRConfig.tiny(tokenizer)).eval()
-    >>> from chatsr.model.processing import pack_points
-    >>> points = pack_points(np.ones((5, 1)), np.arange(5.0), model.config.max_dims)
-    >>> model_prior(model, tokenizer, points, ["sin"]) is None  # the tiny model has no head
+    >>> from chatsr.model import modeling, tokenizer
+    >>> words = tokenizer.load_tokenizer()
+    >>> tiny = modeling.ChatSRForCausalLM(modeling.ChatSRConfig.tiny(words))  # no bag head
+    >>> model_prior(tiny, words, np.ones((5, tiny.config.max_dims + 1)), ["sin"]) is None
     True
     """
     from chatsr.model.decoding import operator_prior
