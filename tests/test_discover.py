@@ -96,7 +96,7 @@ def test_shipped_data_sets_load_with_their_target():
 
 def test_plots_use_names_log_axes_and_the_front(model_dir):
     X, y = load_dataset("kepler")
-    est = ChatSRRegressor(str(model_dir), num_candidates=4, time_budget=0.5,
+    est = ChatSRRegressor(str(model_dir), num_candidates=4, time_budget=None, max_rounds=1,
                           random_state=0).fit(X, y)
     ax = plot_fit(est, X, y)
     assert ax.get_xlabel() == "a" and ax.get_ylabel() == "period"
@@ -105,6 +105,6 @@ def test_plots_use_names_log_axes_and_the_front(model_dir):
     ax = plot_pareto(est.equations_)
     assert len(ax.collections[0].get_offsets()) == len(est.equations_)
     two = np.column_stack([X["a"], X["a"] ** 2])
-    est2 = ChatSRRegressor(str(model_dir), num_candidates=4, time_budget=0.5,
+    est2 = ChatSRRegressor(str(model_dir), num_candidates=4, time_budget=None, max_rounds=1,
                            random_state=0).fit(two, y.to_numpy())
     assert plot_fit(est2, two, y.to_numpy()).get_xlabel() == "observed y"
