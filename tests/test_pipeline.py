@@ -17,9 +17,10 @@ from chatsr.pipeline import (
     shortlist,
     to_user_units,
 )
+from chatsr.results import front_table
 from chatsr.search.refine import Equation, search
 from chatsr.search.selection import penalized_loss
-from chatsr.search.tidy import polish, tidy
+from chatsr.search.tidy import polish, polynomials, tidy
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import fit_constants
 
@@ -47,20 +48,24 @@ def test_the_stages_by_hand_give_the_estimators_front(tiny):
     found = search(proposer, problem.X_scaled, problem.y_scaled, time_budget=None,
                    max_rounds=2, num_candidates=8, operators=problem.operators,
                    random_state=rng, loss=problem.loss)
+    # the estimator's order: the most accurate first, then the least-squares polynomial
+    candidates = [(to_user_units(e, problem), e.source)
+                  for e in sorted(shortlist(found), key=lambda e: e.fit.loss)]
+    candidates += [(p, "polynomial") for p in polynomials(problem.X, problem.y)]
     rows = []
-    for equation in shortlist(found):
-        expression = to_user_units(equation, problem)
+    for expression, source in candidates:
         fit = polish(expression, problem.X, problem.y, random_state=rng, loss=problem.loss)
         if fit.success:
-            rows.append(result_row(tidy(fit, problem.X, problem.y, random_state=rng,
-                                        loss=problem.loss), equation.source, problem))
+            fit = tidy(fit, problem.X, problem.y, random_state=rng, loss=problem.loss)
+            rows.append(result_row(fit, source, problem, rng))
     front, best = select([row for row in rows if row is not None])
+    front = front_table(front, problem.variable_names)
 
     np.testing.assert_array_equal(problem.points, est.model_points_)
     columns = ["complexity", "loss", "equation", "source"]
     assert front[columns].astype(str).values.tolist() == \
         est.equations_[columns].astype(str).values.tolist()
-    assert str(best["equation"]) == str(est.best_["equation"])
+    assert front.loc[best.name, "equation"] == est.best_["equation"]
 
 
 def test_prepare_rescales_columns_far_from_order_one_unless_mul_is_excluded():
@@ -115,5 +120,5 @@ def test_result_row_rejects_operators_the_problem_does_not_allow():
 
 
 def test_select_needs_a_row():
-    with pytest.raises(RuntimeError, match="no candidate formula"):
+    with pytest.raises(RuntimeError, match="no formula could be fitted"):
         select([])
