@@ -193,7 +193,7 @@ def test_loss_auto_is_log_for_one_signed_data_spanning_decades():
 
 @pytest.mark.parametrize(("options", "weight", "message"), [
     ({"loss": "log"}, None, "must be positive"),
-    ({"loss": "cubic"}, None, "loss must be"),
+    ({"loss": "cubic"}, None, "'loss' parameter"),
     ({}, np.zeros(10), "non-zero"),
     ({}, -np.ones(10), "(?i)negative"),
 ])
