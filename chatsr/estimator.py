@@ -105,7 +105,8 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
     model_selection
         ``"best"``: the simplest formula whose cross-validated loss is within 1.5x the lowest
         (PySR's rule with a held-out loss; its score, a drop in training loss, rewards fitting
-        the noise), ``"accuracy"``: the lowest cross-validated loss, or ``"score"``.
+        the noise), ``"accuracy"``: the lowest cross-validated loss, or ``"score"``. With
+        fewer than 20 points, PySR's own rule on the penalised loss.
     loss
         What the constants are fitted to and the candidates compared by: ``"mse"``, the mean
         squared error; ``"log"``, the mean squared error of ``log(f)`` against ``log(y)`` for

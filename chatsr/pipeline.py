@@ -422,9 +422,9 @@ def select(rows: Sequence[dict[str, Any]], model_selection: ModelSelection = "be
            ) -> tuple[pd.DataFrame, pd.Series]:
     """The Pareto front of the rows (`result_row`), indexed from 0, and the row chosen by
     ``model_selection`` (`chatsr.search.selection.select_best`) on the cross-validated loss
-    where the rows have one: "best" is then the simplest formula within 1.5x of the lowest
-    held-out loss (a formula that fits the noise loses there). Raises ``RuntimeError`` when
-    there are no rows.
+    where the rows have one (`chatsr.search.tidy.CV_MIN_POINTS` points or more): "best" is
+    then the simplest formula within 1.5x of the lowest held-out loss (a formula that fits
+    the noise loses there). Raises ``RuntimeError`` when there are no rows.
 
     >>> front, best = select([{"complexity": 1, "loss": 2.0}, {"complexity": 3, "loss": 0.5},
     ...                       {"complexity": 5, "loss": 0.5}])
@@ -437,7 +437,7 @@ def select(rows: Sequence[dict[str, Any]], model_selection: ModelSelection = "be
                            "columns of X within float range, and the operators allowed "
                            "enough?)")
     front = pareto_front(pd.DataFrame(rows)).reset_index(drop=True)
-    held_out = "cv_loss" in front
+    held_out = "cv_loss" in front and bool(front["cv_loss"].notna().all())  # enough points
     return front, select_best(front, model_selection, by="cv_loss" if held_out else "loss",
                               simplest=held_out)
 

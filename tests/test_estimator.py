@@ -154,7 +154,7 @@ def test_without_a_model_no_model_is_loaded(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("model=False must not load a model")
 
-    monkeypatch.setattr("chatsr.estimator.load_pretrained", refuse)
+    monkeypatch.setattr("chatsr.model.pretrained.resolve_model", refuse)
     X = np.random.default_rng(5).uniform(1, 3, size=(60, 2))
     y = X[:, 0] * X[:, 1] + 1.0
     est = ChatSRRegressor(model=False, time_budget=None, max_rounds=5, random_state=0).fit(X, y)

@@ -29,14 +29,15 @@ from chatsr.symbolic.fitting import FitResult, fit_constants, loss_spread
 from chatsr.symbolic.operators import ExpressionError
 from chatsr.symbolic.simplify import linearizations, prunings, rewrites
 
-__all__ = ["CV_FOLDS", "MAX_DEGREE", "MAX_REFITS", "TIDY_TOLERANCE", "cross_validated_loss",
-           "polish", "polynomials", "tidy"]
+__all__ = ["CV_FOLDS", "CV_MIN_POINTS", "MAX_DEGREE", "MAX_REFITS", "TIDY_TOLERANCE",
+           "cross_validated_loss", "polish", "polynomials", "tidy"]
 
 TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
 MAX_DEGREE = 6  # of the least-squares polynomials offered beside the search's formulas
 MAX_TERMS = 10  # coefficients of those polynomials: more is a fit, not a law
 MAX_REFITS = 25  # rewrites `tidy` refits per formula: bounds its effort without a clock
 CV_FOLDS = 5
+CV_MIN_POINTS = 20  # fewer: held-out fifths of 1–3 points judge extrapolation, not the law
 
 
 def polish(expression: Expression, X: np.ndarray, y: np.ndarray, *,
@@ -163,7 +164,8 @@ def cross_validated_loss(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
                          sample_weight: np.ndarray | None = None, loss: str = "mse",
                          time_limit: float | None = None) -> float:
     """The mean loss of ``fit``'s formula on each of ``folds`` parts of the points, its
-    constants refitted (from ``fit``'s) on the other parts.
+    constants refitted (from ``fit``'s) on the other parts; NaN for fewer than
+    ``CV_MIN_POINTS`` points.
 
     A formula that bends through the noise (``exp(-0.3*t + 0.01*sin(46*t))``) fits its
     training points better than the law, and the held-out points worse: this is what the
@@ -177,9 +179,10 @@ def cross_validated_loss(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
     1.1
     """
     n = len(y)
-    folds = min(folds, n // 2)
+    if n < CV_MIN_POINTS:
+        return float("nan")
     expression = fit.expression
-    if folds < 2 or not fit.success:
+    if not fit.success:
         return fit.loss
     weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     parts = np.array_split(np.random.default_rng(random_state).permutation(n), folds)
