@@ -271,9 +271,10 @@ class Engine:
         # seeds come with constants of 1, farther from their optimum than offspring's
         seed_optimizer = op.LMOptimizer(self._dtable, problem, SEED_ITERATIONS, 0)
         self._seed_fitter = op.CoefficientOptimizer(seed_optimizer)
-        self._parts = (seed_optimizer, creator, coefficients, evaluator, comparison, selector,
-                       mutations, mutation, optimizer, local, crossover, generator, initializer,
-                       reinserter)
+        # the parts each algorithm is built from, named; the rest only kept alive
+        self._algorithm_parts = (initializer, coefficients, generator, reinserter)
+        self._alive = (seed_optimizer, creator, comparison, selector, mutations, mutation,
+                       optimizer, local, crossover)
         self._evaluator = evaluator
 
     def evolve(self, generations: int) -> None:
@@ -285,10 +286,7 @@ class Engine:
             p_mutation=0.25, p_local=1.0, p_lamarck=1.0, epsilon=1e-5, seed=self._seed,
             max_time=10**7)
         sorter = op.RankSorter()
-        _, _, coefficients, _, _, _, _, _, _, _, _, generator, initializer, reinserter = \
-            self._parts
-        algorithm = op.NSGA2Algorithm(config, self._problem, initializer, coefficients,
-                                      generator, reinserter, sorter)
+        algorithm = op.NSGA2Algorithm(config, self._problem, *self._algorithm_parts, sorter)
         warm = self._individuals is not None
         if warm:
             algorithm.RestoreIndividuals(op.IndividualCollection(self._individuals))
