@@ -69,6 +69,7 @@ POLISH_TIME_LIMIT = 0.2
 # of the time left after the model's first round, the search's share; the rest is for
 # refitting and tidying its front in the user's units
 SEARCH_SHARE = 0.8
+ROW_TIME = 0.05  # first guess of the seconds one row's checks take (the held-out refits)
 
 
 class ChatSRRegressor(RegressorMixin, BaseEstimator):
@@ -306,17 +307,22 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                       for e in sorted(shortlist(found), key=lambda e: e.fit.loss)]
         candidates += [(p, "polynomial") for p in polynomials(problem.X, problem.y,
                                                                sample_weight=problem.weight)]
-        rows = []
+        rows, scoring = [], ROW_TIME  # seconds a row's checks take (cross-validation)
         for k, (expression, source) in enumerate(candidates):
             if expression is None:
                 continue
+            until = deadline
             if self.time_budget is not None:  # share what is left; past it, a quick refit
-                left = (deadline - time.perf_counter()) / (len(candidates) - k)
-                refit["time_limit"] = float(np.clip(left, 0.01, POLISH_TIME_LIMIT))
+                left = len(candidates) - k
+                share = (deadline - time.perf_counter()) / left - scoring
+                refit["time_limit"] = float(np.clip(share, 0.01, POLISH_TIME_LIMIT))
+                until = min(deadline, time.perf_counter() + 2 * max(share, 0.0))
             fit = polish(expression, problem.X, problem.y, **refit)
             if fit.success:
-                fit = tidy(fit, problem.X, problem.y, deadline=deadline, **refit)
+                fit = tidy(fit, problem.X, problem.y, deadline=until, **refit)
+                begin = time.perf_counter()
                 row = result_row(fit, source, problem, rng, time_limit=refit["time_limit"])
+                scoring = max(scoring, time.perf_counter() - begin)
                 rows += [] if row is None else [row]
         return rows
 

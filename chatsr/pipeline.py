@@ -33,6 +33,7 @@ import sympy
 from sklearn.utils.validation import _check_sample_weight
 
 from chatsr.data.datasets import label_columns
+from chatsr.data.records import pack_points
 from chatsr.search.refine import Equation, Proposer
 from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss, select_best
 from chatsr.search.tidy import cross_validated_loss
@@ -58,7 +59,7 @@ class Problem:
 
     ``X``, ``y``, ``weight`` (None: equal weights) are the user's; ``X_scaled`` is ``X`` divided
     by ``x_scale`` (one per column) and ``y_scaled`` is ``y / y_scale``; ``points`` are the rows
-    the model reads (`chatsr.model.processing.pack_points` of a subset of the rescaled data);
+    the model reads (`chatsr.data.records.pack_points` of a subset of the rescaled data);
     ``loss`` is ``"mse"`` or ``"log"``; ``operators`` the canonical names allowed.
     """
 
@@ -137,8 +138,6 @@ def prepare(X: np.ndarray, y: np.ndarray, *, sample_weight: Any = None,
     >>> problem.loss, problem.variable_names, problem.points.shape
     ('log', ['x1'], (4, 2))
     """
-    from chatsr.model.processing import pack_points  # torch: only for a fit
-
     loss, weight = _loss_and_weights(y, loss, sample_weight)
     _check_problem(X, y, max_dims=max_dims)
     names = list(variable_names or [f"x{i}" for i in range(1, X.shape[1] + 1)])

@@ -1,5 +1,8 @@
 """ChatSRRegressor: the scikit-learn contract, results, exports and bad input (tiny model)."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,6 +163,18 @@ def test_without_a_model_no_model_is_loaded(monkeypatch):
     est = ChatSRRegressor(model=False, time_budget=None, max_rounds=5, random_state=0).fit(X, y)
     assert est.score(X, y) > 0.9999
     assert set(est.equations_["source"]) <= {"engine", "polynomial"}
+
+
+def test_without_a_model_torch_is_not_imported():
+    # importing torch and transformers takes seconds, which a time budget would pay for
+    code = ("import sys, numpy as np; from chatsr import ChatSRRegressor; "
+            "X = np.random.default_rng(0).uniform(1, 2, (50, 2)); "
+            "est = ChatSRRegressor(model=False, time_budget=None, max_rounds=1); "
+            "est.fit(X, X[:, 0] * X[:, 1]); "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, "
+            "sorted(m for m in sys.modules if m.startswith(('torch', 'transformers')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
 
 
 def test_the_chosen_formula_is_finite_on_the_data_box_and_predict_warns_outside():

@@ -180,6 +180,15 @@ def test_from_sympy_readable_forms():
     assert fitted.constants == (2.5,)
 
 
+@pytest.mark.parametrize("k", [6, 7, 10, 12, 25, -8])
+def test_integer_exponents_stay_exact_integers(k):
+    # as a C they would be refitted and written x1**6.0, which is no longer x1**6 to sympy
+    expr = Expression.from_sympy(f"x1**({k}) + x1")
+    assert expr.n_constants == 0
+    assert sympy.simplify(expr.to_sympy() - sympify_real(f"x1**({k}) + x1")) == 0
+    assert Expression.from_sympy("x1**26").constants == (26.0,)
+
+
 def test_sympy_expressions_compare_with_real_symbols():
     expr = Expression.parse("sqrt pow2 x1")
     assert sympy.simplify(expr.to_sympy() - sympify_real("Abs(x1)")) == 0

@@ -21,7 +21,7 @@ from chatsr.results import front_table
 from chatsr.search.refine import Equation, search
 from chatsr.search.selection import penalized_loss
 from chatsr.search.tidy import polish, polynomials, tidy
-from chatsr.symbolic.expressions import Expression
+from chatsr.symbolic.expressions import Expression, sympify_real
 from chatsr.symbolic.fitting import fit_constants
 
 
@@ -107,6 +107,27 @@ def test_tidy_prunes_an_offset_the_data_do_not_need():
     assert tidied.expression.complexity < fit.expression.complexity
     assert sympy.Float(1.5, 3) in {sympy.Float(c, 3) for c in tidied.constants}
     assert penalized_loss(tidied.loss, 1, 30) <= penalized_loss(fit.loss, 3, 30) * 1.0001
+
+
+@pytest.mark.parametrize("truth, d", [
+    ("x1**6 + x1**5 + x1**4 + x1**3 + x1**2 + x1", 1),  # 6 terms on 20 points
+    ("x1**4 - x1**3 + x2**2/2 - x2", 2),  # 4 of the 15 monomials of degree 4 in 2 variables
+])
+def test_sparse_polynomials_come_out_as_the_polynomials_they_are(truth, d):
+    X = np.random.default_rng(1).uniform(0.0, 1.0, size=(20, d))
+    formula = sympify_real(truth)
+    y = sympy.lambdify(sympy.symbols(f"x1:{d + 1}", real=True), formula)(*X.T)
+    [polynomial] = polynomials(X, y)
+    tidied = tidy(polish(polynomial, X, y, random_state=0), X, y, random_state=0)
+    assert sympy.simplify(tidied.expression.to_sympy() - formula) == 0, tidied.expression
+
+
+def test_polynomials_leave_data_that_are_no_polynomial_to_the_search():
+    X = np.random.default_rng(2).uniform(0.0, 1.0, size=(20, 1))
+    y = np.exp(3 * X[:, 0])
+    [polynomial] = polynomials(X, y)
+    assert len(polynomial.names) > 3  # a Taylor-like fit with several terms, not one law
+    assert polynomials(np.ones((30, 4)), np.ones(30)) == []  # 4 columns: none offered
 
 
 def test_result_row_rejects_operators_the_problem_does_not_allow():

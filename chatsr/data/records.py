@@ -32,15 +32,39 @@ import numpy as np
 
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import math_token
+from chatsr.symbolic.validation import check_array
 
-__all__ = ["ANSWER_PREFIX", "make_record", "read_samples", "sample_xy", "split_samples",
-           "write_samples", "write_splits"]
+__all__ = ["ANSWER_PREFIX", "make_record", "pack_points", "read_samples", "sample_xy",
+           "split_samples", "write_samples", "write_splits"]
 
 logger = logging.getLogger(__name__)
 
 ANSWER_PREFIX = "Based on the data, the derived formula is: "
 _DERIVED = {"id", "expression_tokens", "standard_tokens", "expression_length", "num_features",
             "num_points", "used_variables"}
+
+
+def pack_points(X: np.ndarray, y: np.ndarray, max_dims: int) -> np.ndarray:
+    """Rows ``[x1..x_max_dims, y]`` (n, max_dims + 1) from ``X`` (n, d) and ``y`` (n,).
+
+    Columns ``d+1..max_dims`` are zero, as in ChatSR's data format. Raises ``ValueError`` for
+    NaN or infinite values, mismatched lengths, an empty set or too many columns.
+
+    >>> pack_points(np.array([[1.0], [2.0]]), np.array([3.0, 4.0]), max_dims=2).tolist()
+    [[1.0, 0.0, 3.0], [2.0, 0.0, 4.0]]
+    """
+    if np.ndim(X) == 1:  # one variable, given as a plain vector
+        X = np.reshape(X, (-1, 1))
+    X = check_array("X", X, shape=("n", "d"))
+    y = check_array("y", y, shape=("n",))
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} values")
+    if X.shape[1] > max_dims:
+        raise ValueError(f"X has {X.shape[1]} columns but the model reads at most {max_dims}")
+    points = np.zeros((X.shape[0], max_dims + 1))
+    points[:, :X.shape[1]] = X
+    points[:, -1] = y
+    return points
 
 
 def make_record(names: Sequence[str], constants: Sequence[float], X: np.ndarray, y: np.ndarray,

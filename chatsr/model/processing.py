@@ -26,6 +26,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from chatsr.data.prompts import REFERENCE_REQUEST
+from chatsr.data.records import pack_points
 from chatsr.model.tokenizer import DATA
 from chatsr.symbolic.operators import math_token
 from chatsr.symbolic.validation import check_array
@@ -78,29 +79,6 @@ def _shorten(text: str, most: int = 60) -> str:
 
 
 IGNORE_INDEX = -100  # the label of tokens the loss skips (HF's convention)
-
-
-def pack_points(X: np.ndarray, y: np.ndarray, max_dims: int) -> np.ndarray:
-    """Rows ``[x1..x_max_dims, y]`` (n, max_dims + 1) from ``X`` (n, d) and ``y`` (n,).
-
-    Columns ``d+1..max_dims`` are zero, as in ChatSR's data format. Raises ``ValueError`` for
-    NaN or infinite values, mismatched lengths, an empty set or too many columns.
-
-    >>> pack_points(np.array([[1.0], [2.0]]), np.array([3.0, 4.0]), max_dims=2).tolist()
-    [[1.0, 0.0, 3.0], [2.0, 0.0, 4.0]]
-    """
-    if np.ndim(X) == 1:  # one variable, given as a plain vector
-        X = np.reshape(X, (-1, 1))
-    X = check_array("X", X, shape=("n", "d"))
-    y = check_array("y", y, shape=("n",))
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} values")
-    if X.shape[1] > max_dims:
-        raise ValueError(f"X has {X.shape[1]} columns but the model reads at most {max_dims}")
-    points = np.zeros((X.shape[0], max_dims + 1))
-    points[:, :X.shape[1]] = X
-    points[:, -1] = y
-    return points
 
 
 class ChatSRProcessor:

@@ -14,7 +14,9 @@ evaluates tens of thousands of formulas a second but starts from nothing. The se
   of the engine's best formulas at the root of one of its subtrees and let the model write new
   completions of that prefix, so the part that already fits is kept and the rest is redrawn
   given the data; each completion's first subtree also replaces the one cut away. What the
-  model writes joins the population.
+  model writes joins the population; when none of it reaches the engine's Pareto front, the
+  model waits twice as long before its next turn (on a clock), so that a model which does
+  not help costs the engine little time.
 
 Every candidate of the model's is fitted by BFGS (`chatsr.symbolic.fitting`); the engine's
 last Pareto front is refitted in double precision from its own constants. Skeletons are
@@ -260,9 +262,11 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
     num_candidates
         Proposals in the first round.
     num_parents, resamples
-        After each round, the model writes ``resamples`` completions of a prefix of each of the
+        After a round, the model writes ``resamples`` completions of a prefix of each of the
         engine's ``num_parents`` most accurate formulas, while the model has taken less than
-        ``MODEL_SHARE`` of the search's time.
+        ``MODEL_SHARE`` of the search's time; with a ``time_budget``, after every round while
+        some of what it wrote reaches the engine's front, else after twice as many rounds
+        each time (without one, after every round).
     operators, core
         Operator names the engine may use (None: all), and those it always uses (None:
         `chatsr.search.engine.CORE_OPERATORS`); the others join when the model believes in
@@ -308,28 +312,43 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
                     seed=int(rng.integers(2**31)))
     origins: dict[str, str] = {}  # skeleton -> who wrote it, for the results' source column
     engine.add(_expressions(proposals, origins, "model"), fit=True)
-    rounds, per_generation, per_call = 0, 0.0, 0.0
-    while rounds < max_rounds and time.perf_counter() < pool.deadline and not pool.solved():
+    rounds, per_generation, per_call, front = 0, 0.0, 0.0, []
+    refits = []  # seconds of each refit of an engine formula
+    # On a clock the model resamples after every round while what it writes reaches the
+    # engine's front; each time nothing does, it waits twice as many rounds (its time goes
+    # to the engine).
+    gap, next_call, written = 1, 1, set()
+
+    def left() -> float:  # seconds of engine time, less the refit of the last front
+        return pool.deadline - time.perf_counter() - np.mean(refits or [0.0]) * len(front)
+
+    while rounds < max_rounds and left() > 0 and not pool.solved():
         rounds += 1
         generations = GENERATIONS_PER_ROUND
         if time_budget is not None and per_generation > 0:  # end near the deadline
-            left = pool.deadline - time.perf_counter()
-            generations = int(np.clip(left / per_generation, 1, GENERATIONS_PER_ROUND))
+            generations = int(np.clip(left() / per_generation, 1, GENERATIONS_PER_ROUND))
         begin = time.perf_counter()
         engine.evolve(generations)
         per_generation = (time.perf_counter() - begin) / generations
         front = engine.front()
         if front:
+            begin = time.perf_counter()
             _add_found(pool, front[-1], origins)  # the most accurate: is it exact yet?
+            refits.append(time.perf_counter() - begin)
         if on_round is not None:
             on_round(rounds, min((e.nmse for e in pool.equations.values()), default=np.inf))
+        if written and time_budget is not None:  # its last formulas had a round to show
+            gap = 1 if written & _keys(front) else 2 * gap
+            written, next_call = set(), rounds + gap
         now = time.perf_counter()
-        if propose is None or (time_budget is not None and (
-                model_time > MODEL_SHARE * (now - start) or now + per_call > pool.deadline)):
+        if propose is None or rounds < next_call or (time_budget is not None and (
+                model_time > MODEL_SHARE * (now - start) or per_call > left())):
             continue
         for parent in front[::-1][:num_parents]:
-            completions = _resample(propose, parent.to_tokens(), resamples, rng)
-            engine.add(_expressions(completions, origins, "prefix"), fit=True)
+            completions = _expressions(_resample(propose, parent.to_tokens(), resamples, rng),
+                                       origins, "prefix")
+            written |= _keys(completions)
+            engine.add(completions, fit=True)
         per_call = (time.perf_counter() - now) / max(1, min(num_parents, len(front)))
         model_time += time.perf_counter() - now
     pool.deadline = float("inf")  # what the engine found is worth its refit
@@ -339,6 +358,17 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
                 "%.1f s)", rounds, engine.generations, len(pool.equations),
                 time.perf_counter() - start, model_time)
     return pool.ranked()
+
+
+def _keys(expressions: Sequence[Expression]) -> set[str]:
+    """The skeletons of ``expressions`` (`chatsr.symbolic.skeletons.skeleton_key`)."""
+    keys = set()
+    for expression in expressions:
+        try:
+            keys.add(skeleton_key(expression))
+        except (ExpressionError, ValueError):
+            continue
+    return keys
 
 
 def _add_found(pool: _Pool, expression: Expression, origins: Mapping[str, str]) -> None:

@@ -18,7 +18,9 @@ small-sample corrected Akaike criterion the results table compares by) is as goo
 from __future__ import annotations
 
 import itertools
+import math
 import time
+import warnings
 
 import numpy as np
 import sympy
@@ -34,7 +36,8 @@ __all__ = ["CV_FOLDS", "CV_MIN_POINTS", "MAX_DEGREE", "MAX_REFITS", "TIDY_TOLERA
 
 TIDY_TOLERANCE = 1e-4  # a simpler rewrite may lose this much relative MSE (refit noise)
 MAX_DEGREE = 6  # of the least-squares polynomials offered beside the search's formulas
-MAX_TERMS = 10  # coefficients of those polynomials: more is a fit, not a law
+MAX_TERMS = 10  # terms of those polynomials: more is a fit, not a law
+MAX_SUBSETS = 3_000  # sets of k monomials tried one by one; more: matching pursuit
 MAX_REFITS = 25  # rewrites `tidy` refits per formula: bounds its effort without a clock
 CV_FOLDS = 5
 CV_MIN_POINTS = 20  # fewer: held-out fifths of 1–3 points judge extrapolation, not the law
@@ -92,10 +95,11 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
 
     best, improved, refits = fit, True, 0
     limit = criterion(fit) * (1 + TIDY_TOLERANCE)
-    while improved:
+    while improved and time.perf_counter() < deadline:
         improved = False
         formula = best.expression.to_sympy()
-        for option in [*rewrites(formula, X), *linearizations(formula, X), *prunings(formula)]:
+        for option in [*rewrites(formula, X, deadline), *linearizations(formula, X),
+                       *prunings(formula)]:
             if time.perf_counter() > deadline or refits >= MAX_REFITS:
                 return best
             try:
@@ -115,13 +119,17 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
 
 def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
                 sample_weight: np.ndarray | None = None) -> list[Expression]:
-    """The least-squares polynomial of ``y`` in the columns of ``X`` (at most 3) whose degree,
-    of 1 to ``max_degree`` with at most ``MAX_TERMS`` coefficients and fewer than a third of
-    the points, has the lowest penalised loss (`chatsr.search.selection.penalized_loss`); an
-    empty list when none can be fitted.
+    """The sparse least-squares polynomial of ``y`` in the columns of ``X`` (at most 3) with
+    the lowest penalised loss (`chatsr.search.selection.penalized_loss`): for each degree of
+    1 to ``max_degree`` and each number ``k`` of terms, up to ``MAX_TERMS`` and fewer than
+    half the points, the best ``k`` of its monomials (all subsets where there are at most
+    ``MAX_SUBSETS``, else scikit-learn's orthogonal matching pursuit); an empty list when
+    none can be fitted.
 
     A genetic-programming engine writes a polynomial as whatever its operators approximate it
-    with; the polynomial itself is then a candidate that `tidy` can reduce to its real terms.
+    with, and a dense fit of every monomial needs more points than a few terms of high degree
+    (``x1**4 - x1**3 + x2**2/2 - x2`` is 4 of the 15 monomials of degree 4 in two variables);
+    the sparse polynomial is a candidate that `tidy` can reduce to its real terms.
 
     >>> X = np.linspace(-1.0, 1.0, 20).reshape(-1, 1)
     >>> y = X[:, 0] ** 2 + X[:, 0]
@@ -134,28 +142,63 @@ def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
         return []
     weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
     root = np.sqrt(weight)
-    symbols = sympy.symbols(f"x1:{d + 1}", real=True)
+    floor = 1e-14 * float(np.var(y))  # exact fits compare by their number of terms
     best, best_loss = None, np.inf
     monomials: list[tuple[int, ...]] = [()]
     for degree in range(1, max_degree + 1):
         monomials += list(itertools.combinations_with_replacement(range(d), degree))
-        if len(monomials) > MAX_TERMS or 3 * len(monomials) > n:
-            break
         basis = np.column_stack([np.prod(X[:, list(m)], axis=1) for m in monomials])
-        with np.errstate(all="ignore"):
-            coefficients = np.linalg.lstsq(basis * root[:, None], y * root, rcond=None)[0]
-            mse = float(np.sum(weight * (basis @ coefficients - y) ** 2) / np.sum(weight))
-        loss = penalized_loss(mse + 1e-14 * float(np.var(y)), len(monomials), n)
-        if np.isfinite(coefficients).all() and loss < best_loss:
-            best_loss = loss
-            best = sum(sympy.Float(float(c)) * sympy.Mul(*(symbols[i] for i in m))
-                       for c, m in zip(coefficients, monomials, strict=True))
+        for support in _best_supports(basis * root[:, None], y * root,
+                                      min(MAX_TERMS, len(monomials), (n - 1) // 2)):
+            with np.errstate(all="ignore"):
+                coefficients = np.linalg.lstsq(basis[:, support] * root[:, None], y * root,
+                                               rcond=None)[0]
+                mse = float(np.sum(weight * (basis[:, support] @ coefficients - y) ** 2)
+                            / np.sum(weight))
+            loss = penalized_loss(mse + floor, len(support), n)
+            if np.isfinite(coefficients).all() and loss < best_loss:
+                best_loss, best = loss, [(c, monomials[i]) for c, i in
+                                         zip(coefficients, support, strict=True)]
     if best is None:
         return []
+    symbols = sympy.symbols(f"x1:{d + 1}", real=True)
+    formula = sum(sympy.Float(float(c)) * sympy.Mul(*(symbols[i] for i in m)) for c, m in best)
     try:
-        return [Expression.from_sympy(best)]
+        return [Expression.from_sympy(sympy.sympify(formula))]
     except (ExpressionError, ValueError):
         return []
+
+
+def _best_supports(basis: np.ndarray, y: np.ndarray, most: int) -> list[list[int]]:
+    """For each ``k`` of 1 to ``most``: the columns of ``basis`` whose least-squares fit of
+    ``y`` leaves the least residual, by every subset (on the normal equations of the
+    normalised columns) where there are at most ``MAX_SUBSETS``, else by orthogonal matching
+    pursuit; none when a column is zero or not finite."""
+    from sklearn.linear_model import orthogonal_mp
+
+    scale = np.sqrt(np.sum(basis**2, axis=0))
+    if most < 1 or not (np.isfinite(scale).all() and (scale > 0).all()):
+        return []
+    unit = basis / scale
+    gram, correlation = unit.T @ unit, unit.T @ y
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "orthogonal matching pursuit ended prematurely"
+        path = orthogonal_mp(unit, y, n_nonzero_coefs=most, return_path=True)
+    path = path.reshape(basis.shape[1], -1)
+    supports = []
+    for k in range(1, most + 1):
+        if math.comb(basis.shape[1], k) > MAX_SUBSETS:
+            supports.append(sorted(np.flatnonzero(path[:, min(k, path.shape[1]) - 1])))
+            continue
+        subsets = np.array(list(itertools.combinations(range(basis.shape[1]), k)))
+        g = gram[subsets[:, :, None], subsets[:, None, :]]  # (subsets, k, k)
+        b = correlation[subsets]
+        with np.errstate(all="ignore"):
+            explained = np.einsum("sk,sk->s", b, np.linalg.solve(
+                g + 1e-12 * np.eye(k), b[..., None])[..., 0])
+        explained[~np.isfinite(explained)] = -np.inf
+        supports.append(list(subsets[int(np.argmax(explained))]))
+    return supports
 
 
 def cross_validated_loss(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
@@ -189,10 +232,12 @@ def cross_validated_loss(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
     errors, total = 0.0, 0.0
     for held in parts:
         rest = np.setdiff1d(np.arange(n), held)
-        if expression.n_constants:
-            refit = polish(expression, X[rest], y[rest], random_state=random_state,
-                           sample_weight=None if sample_weight is None else weight[rest],
-                           loss=loss, time_limit=time_limit)
+        if expression.n_constants:  # one local refit: the fold moves the optimum a little
+            with np.errstate(all="ignore"):
+                refit = fit_constants(expression, X[rest], y[rest], restarts=1,
+                                      initial=np.asarray(fit.constants), time_limit=time_limit,
+                                      sample_weight=None if sample_weight is None
+                                      else weight[rest], loss=loss)
             expression = refit.expression if refit.success else expression
         with np.errstate(all="ignore"):
             f = np.broadcast_to(expression(X[held]), held.shape)

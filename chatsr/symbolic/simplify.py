@@ -33,6 +33,8 @@ that only an accuracy/size trade-off can remove.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import sympy
 
@@ -103,11 +105,13 @@ def _agrees(candidate: sympy.Expr, reference: np.ndarray, X: np.ndarray) -> bool
     return bool(change <= RELATIVE_CHANGE * np.sqrt(np.mean(np.abs(reference) ** 2)))
 
 
-def _without_negligible(expr: sympy.Expr, X: np.ndarray
+def _without_negligible(expr: sympy.Expr, X: np.ndarray, deadline: float = np.inf
                         ) -> sympy.Expr:
     reference = _values(expr, X)
     # the smallest first; each removal is judged against the original values
     for constant in sorted(expr.atoms(sympy.Float), key=abs):
+        if time.perf_counter() > deadline:
+            break
         candidate = expr.xreplace({constant: sympy.Integer(0)})
         if _agrees(candidate, reference, X):
             expr = candidate
@@ -130,13 +134,14 @@ def _snapped(expr: sympy.Expr) -> sympy.Expr:
     return expr.xreplace(replace)
 
 
-def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
+def rewrites(expr: sympy.Expr, X: np.ndarray, deadline: float = np.inf) -> list[sympy.Expr]:
     """Simpler forms of ``expr`` (in ``x1..xd``, the columns of ``X``) with its values on ``X``.
 
     Returns distinct candidates, the plainest last; none when nothing changes. Values agree to
-    about ``RELATIVE_CHANGE`` before the caller refits their constants. A formula nested
-    deeper than :data:`~chatsr.symbolic.sympy_parsing.MAX_DEPTH` is an ``ExpressionError``
-    (sympy would crash), here and in `prunings` and `linearizations`.
+    about ``RELATIVE_CHANGE`` before the caller refits their constants. Past ``deadline`` (a
+    `time.perf_counter` value) constants are no longer tried one by one for removal. A
+    formula nested deeper than :data:`~chatsr.symbolic.sympy_parsing.MAX_DEPTH` is an
+    ``ExpressionError`` (sympy would crash), here and in `prunings` and `linearizations`.
     """
     check_depth(expr)
     def snapped(candidate: sympy.Expr) -> sympy.Expr:
@@ -145,7 +150,7 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
             return candidate
         return simple if _agrees(simple, _values(candidate, X), X) else candidate
 
-    tidy = snapped(_without_negligible(_without_abs(expr, X), X))
+    tidy = snapped(_without_negligible(_without_abs(expr, X), X, deadline))
     out = [tidy, snapped(_exponentials(tidy))]  # 0.3679**x1 -> exp(-1.0000*x1) -> exp(-x1)
     # force=True assumes positive bases ((1/a)**-1.5 is a**1.5, but sqrt(a**2) is a too): kept
     # only where the data agree
@@ -154,7 +159,7 @@ def rewrites(expr: sympy.Expr, X: np.ndarray) -> list[sympy.Expr]:
         out.append(flat)
     if sympy.count_ops(tidy) <= _MAX_OPS:
         out += [sympy.cancel(tidy), sympy.expand(tidy)]
-        out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), X))
+        out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), X, deadline))
     return _distinct(out, expr)
 
 

@@ -24,7 +24,9 @@ from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any
 
-from chatsr.symbolic.expressions import Expression
+import sympy
+
+from chatsr.symbolic.expressions import Expression, sympify_real
 from chatsr.symbolic.operators import CONSTANT, INTEGER, VARIABLE, arity, canonical_name
 
 __all__ = ["VARIABLE_IN_KEY", "ExclusionSet", "skeleton_key", "written_key"]
@@ -245,12 +247,19 @@ class ExclusionSet:
         self._keys: set[str] = set()
         self._signatures: set[str] = set()
         for formula in formulas:
-            expr = formula if isinstance(formula, Expression) else Expression.from_sympy(formula)
-            keys = {written_key(expr.names)}  # as written: C in exponents stays C
-            if expr.constants is not None:  # and with integer exponents read exactly
-                keys.add(skeleton_key(expr, expr.constants))
-            self._keys |= keys
-            self._signatures |= {_signature(k) for k in keys}
+            if isinstance(formula, Expression):
+                forms = [formula]
+            else:  # x1**6 is exact (pow x1 add const_5 const_1) but also pow x1 C, C = 6
+                exact = sympify_real(formula)
+                forms = [Expression.from_sympy(f) for f in {exact, exact.replace(
+                    lambda e: e.is_Pow and e.exp.is_Integer and abs(int(e.exp)) > 5,
+                    lambda e: sympy.Pow(e.base, sympy.Float(int(e.exp)), evaluate=False))}]
+            for expr in forms:
+                keys = {written_key(expr.names)}  # as written: C in exponents stays C
+                if expr.constants is not None:  # and with integer exponents read exactly
+                    keys.add(skeleton_key(expr, expr.constants))
+                self._keys |= keys
+                self._signatures |= {_signature(k) for k in keys}
 
     def __len__(self) -> int:
         return len(self._keys)

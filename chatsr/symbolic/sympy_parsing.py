@@ -348,6 +348,25 @@ def sympy_to_preorder(expr: sympy.Basic, variable_names: Sequence[str] | None = 
     return preorder.names, preorder.values
 
 
+MAX_INTEGER_EXPONENT = 25  # larger integer exponents are written as a constant to fit
+
+
+def _integer_names(k: int) -> list[str]:
+    """Preorder names of the integer ``k`` (``|k| <= MAX_INTEGER_EXPONENT``) from the integer
+    constants: ``const_k``, or ``5 * q + r`` as ``add mul const_5 const_q const_r``.
+
+    >>> _integer_names(6), _integer_names(-10)
+    (['add', 'const_5', 'const_1'], ['neg', 'mul', 'const_5', 'const_2'])
+    """
+    if k < 0:
+        return ["neg", *_integer_names(-k)]
+    if k in INTEGER_CONSTANTS:
+        return [f"const_{k}"]
+    fives, rest = divmod(k, 5)
+    names = ["const_5"] if fives == 1 else ["mul", "const_5", f"const_{fives}"]
+    return ["add", *names, f"const_{rest}"] if rest else names
+
+
 class _Preorder:
     """Appends the preorder of sympy subtrees to ``names`` (and constants to ``values``).
 
@@ -361,6 +380,10 @@ class _Preorder:
         self.values: list[float | None] = []
 
     def emit(self, root: sympy.Basic) -> None:
+        # once for the whole tree: asked of every subtree, it would cost O(size x depth)
+        if root.has(sympy.zoo, sympy.oo, sympy.nan) or root.atoms(sympy.AccumBounds):
+            raise ExpressionError(f"cannot convert {root}: it is not finite (a division by "
+                                  f"zero?)")
         stack: list[str | sympy.Basic] = [root]
         while stack:
             item = stack.pop()
@@ -373,8 +396,6 @@ class _Preorder:
         """What ``e`` writes: names and subtrees, in preorder (leaves are written at once)."""
         if e.is_Symbol:
             self._symbol(e)
-        elif e.has(sympy.zoo, sympy.oo, sympy.nan) or e.atoms(sympy.AccumBounds):
-            raise ExpressionError(f"cannot convert {e}: it is not finite (a division by zero?)")
         elif e.is_number:  # any numeric subtree (2, 0.5, 4*pi, sqrt(2)) is one leaf
             self._number(e)
         elif (e.is_Add or e.is_Mul) and sum(a.is_number for a in e.args) > 1:
@@ -461,4 +482,6 @@ class _Preorder:
             return [*_POWERS[exp], base]
         if base == sympy.E:
             return ["exp", exp]
+        if exp.is_Integer and abs(int(exp)) <= MAX_INTEGER_EXPONENT:  # stays exact, not a C
+            return ["pow", base, *_integer_names(int(exp))]
         return ["pow", base, exp]
