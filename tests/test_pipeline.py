@@ -130,6 +130,16 @@ def test_polynomials_leave_data_that_are_no_polynomial_to_the_search():
     assert polynomials(np.ones((30, 4)), np.ones(30)) == []  # 4 columns: none offered
 
 
+def test_tidy_rounds_a_constant_to_the_simple_number_that_noisy_data_support():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0.5, 2.0, size=(200, 1))
+    y = np.exp(-X[:, 0] / 2) * (1 + 0.01 * rng.standard_normal(200))
+    fit = polish(Expression.parse("mul C exp mul C x1"), X, y, random_state=0)
+    assert abs(fit.constants[1] + 0.5) > 1e-4  # the noise moved it
+    tidied = tidy(fit, X, y, random_state=0)
+    assert sympy.simplify(tidied.expression.to_sympy() - sympify_real("exp(-x1/2)")) == 0
+
+
 def test_result_row_rejects_operators_the_problem_does_not_allow():
     X = np.linspace(1.0, 2.0, 20).reshape(-1, 1)
     problem: Problem = prepare(X, np.sin(X[:, 0]), operators=["sin", "mul"], max_dims=1,

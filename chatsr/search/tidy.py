@@ -3,7 +3,8 @@
 The search ranks candidates on the data the model read; what the user sees should be the
 simplest formula the data support. `polish` refits a formula's constants starting from its
 own, and `tidy` tries the rewrites of `chatsr.symbolic.simplify` (``Abs`` of a one-signed
-argument, negligible constants, simple numbers, Taylor approximants, dropped constants),
+argument, negligible constants, simple numbers, Taylor approximants, dropped constants,
+constants rounded to nearby simple numbers),
 keeping one only when the penalised loss (`chatsr.search.selection.penalized_loss`, the
 small-sample corrected Akaike criterion the results table compares by) is as good.
 
@@ -29,7 +30,7 @@ from chatsr.search.selection import penalized_loss
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import FitResult, fit_constants, loss_spread
 from chatsr.symbolic.operators import ExpressionError
-from chatsr.symbolic.simplify import linearizations, prunings, rewrites
+from chatsr.symbolic.simplify import linearizations, prunings, rewrites, roundings
 
 __all__ = ["CV_FOLDS", "CV_MIN_POINTS", "MAX_DEGREE", "MAX_REFITS", "TIDY_TOLERANCE",
            "cross_validated_loss", "polish", "polynomials", "tidy"]
@@ -76,8 +77,8 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
 
     As good means a penalised loss at most ``TIDY_TOLERANCE`` (refit noise) above the fit's:
     a rewrite with the same values (``rewrites``) or nearly (``linearizations``) must be as
-    accurate, one with fewer constants (``prunings``) may lose what the criterion grants per
-    constant. Each rewrite is refitted by `polish` with the other arguments.
+    accurate, one with fewer constants (``prunings``, ``roundings``) may lose what the
+    criterion grants per constant. Each rewrite is refitted by `polish` with the other arguments.
 
     >>> import numpy as np
     >>> X = np.linspace(1.0, 4.0, 30).reshape(-1, 1)
@@ -99,16 +100,16 @@ def tidy(fit: FitResult, X: np.ndarray, y: np.ndarray, *,
         improved = False
         formula = best.expression.to_sympy()
         for option in [*rewrites(formula, X, deadline), *linearizations(formula, X),
-                       *prunings(formula)]:
+                       *prunings(formula), *roundings(formula)]:
             if time.perf_counter() > deadline or refits >= MAX_REFITS:
                 return best
             try:
                 candidate = Expression.from_sympy(option)
             except (ExpressionError, ValueError):
                 continue
-            if (candidate.complexity, candidate.n_constants) >= (
-                    best.expression.complexity, best.expression.n_constants):
-                continue  # neither shorter nor, as short, with fewer constants
+            if (candidate.complexity >= best.expression.complexity
+                    and candidate.n_constants >= best.expression.n_constants):
+                continue  # neither shorter nor with fewer constants
             refits += 1
             refit = polish(candidate, X, y, random_state=rng, sample_weight=sample_weight,
                            loss=loss, time_limit=time_limit)

@@ -42,12 +42,13 @@ from chatsr.symbolic.evaluation import evaluate
 from chatsr.symbolic.operators import ExpressionError
 from chatsr.symbolic.sympy_parsing import check_depth, sympy_to_preorder
 
-__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "SNAP_TOLERANCE", "SMALL_ARGUMENT", "linearizations",
-           "prunings", "rewrites"]
+__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "ROUNDING", "SNAP_TOLERANCE", "SMALL_ARGUMENT",
+           "linearizations", "prunings", "rewrites", "roundings"]
 
 RELATIVE_CHANGE = 1e-7  # a constant this negligible (RMS change / RMS value) is fitting noise
 _MAX_OPS = 80  # expand/cancel on larger formulas may take long and rarely helps
 SNAP_TOLERANCE = 1e-6  # relative: a fitted constant this close to a simple number is that number
+ROUNDING = 0.05  # relative: a simple number this close is worth a refit to see if the data agree
 # simple numbers: p/q for q <= 4 and |p/q| <= 10, and k*pi/4 for 0 < |k| <= 8
 _SIMPLE = sorted({sympy.Rational(p, q) for q in (1, 2, 3, 4) for p in range(-10 * q, 10 * q + 1)}
                  | {k * sympy.pi / 4 for k in range(-8, 9) if k}, key=float)
@@ -171,6 +172,30 @@ def _distinct(candidates: list[sympy.Expr], expr: sympy.Expr) -> list[sympy.Expr
         if candidate != expr and candidate not in out and not _undefined(candidate):
             out.append(candidate)
     return out
+
+
+def roundings(expr: sympy.Expr) -> list[sympy.Expr]:
+    """``expr`` with each of its constants (floats) in turn replaced by the nearest simple
+    number (``p/q`` for ``q <= 4``, multiples of pi/4) within ``ROUNDING`` of it, relative;
+    none if it holds more than `MAX_PRUNED` constants. In noisy data a fitted 0.9944 may be
+    the 1 of the law: the caller keeps a rounding only if the criterion that charges every
+    fitted constant prefers it.
+
+    >>> x1 = sympy.Symbol("x1", real=True)
+    >>> roundings(0.9944 * x1**3 - 0.4987 * x1)
+    [0.9944*x1**3 - x1/2, x1**3 - 0.4987*x1]
+    """
+    check_depth(expr)
+    constants = sorted(expr.atoms(sympy.Float), key=abs)
+    if len(constants) > MAX_PRUNED:
+        return []
+    out = []
+    for constant in constants:
+        value = float(constant)
+        i = int(np.argmin(np.abs(_SIMPLE_VALUES - value)))
+        if _SIMPLE[i] != 0 and abs(_SIMPLE_VALUES[i] - value) <= ROUNDING * abs(value):
+            out.append(expr.xreplace({constant: _SIMPLE[i]}))
+    return _distinct(out, expr)
 
 
 def prunings(expr: sympy.Expr) -> list[sympy.Expr]:
