@@ -313,8 +313,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                 continue
             until = deadline
             if self.time_budget is not None:  # share what is left; past it, a quick refit
-                left = len(candidates) - k
-                share = (deadline - time.perf_counter()) / left - scoring
+                share = (deadline - time.perf_counter()) / (len(candidates) - k) - scoring
                 refit["time_limit"] = float(np.clip(share, 0.01, POLISH_TIME_LIMIT))
                 until = min(deadline, time.perf_counter() + 2 * max(share, 0.0))
             fit = polish(expression, problem.X, problem.y, **refit)

@@ -149,11 +149,11 @@ def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
     for degree in range(1, max_degree + 1):
         monomials += list(itertools.combinations_with_replacement(range(d), degree))
         basis = np.column_stack([np.prod(X[:, list(m)], axis=1) for m in monomials])
-        for support in _best_supports(basis * root[:, None], y * root,
+        weighted = basis * root[:, None]
+        for support in _best_supports(weighted, y * root,
                                       min(MAX_TERMS, len(monomials), (n - 1) // 2)):
             with np.errstate(all="ignore"):
-                coefficients = np.linalg.lstsq(basis[:, support] * root[:, None], y * root,
-                                               rcond=None)[0]
+                coefficients = np.linalg.lstsq(weighted[:, support], y * root, rcond=None)[0]
                 mse = float(np.sum(weight * (basis[:, support] @ coefficients - y) ** 2)
                             / np.sum(weight))
             loss = penalized_loss(mse + floor, len(support), n)
@@ -163,9 +163,10 @@ def polynomials(X: np.ndarray, y: np.ndarray, *, max_degree: int = MAX_DEGREE,
     if best is None:
         return []
     symbols = sympy.symbols(f"x1:{d + 1}", real=True)
-    formula = sum(sympy.Float(float(c)) * sympy.Mul(*(symbols[i] for i in m)) for c, m in best)
+    formula = sympy.Add(*(sympy.Float(float(c)) * sympy.Mul(*(symbols[i] for i in m))
+                          for c, m in best))
     try:
-        return [Expression.from_sympy(sympy.sympify(formula))]
+        return [Expression.from_sympy(formula)]
     except (ExpressionError, ValueError):
         return []
 

@@ -125,13 +125,18 @@ def _exponentials(expr: sympy.Expr) -> sympy.Expr:
                         lambda e: sympy.exp(e.exp * sympy.log(e.base)))
 
 
+def _nearest_simple(value: float) -> tuple[sympy.Expr, float]:
+    """The simple number nearest ``value``, and how far it is."""
+    i = int(np.argmin(np.abs(_SIMPLE_VALUES - value)))
+    return _SIMPLE[i], abs(_SIMPLE_VALUES[i] - value)
+
+
 def _snapped(expr: sympy.Expr) -> sympy.Expr:
     replace = {}
     for constant in expr.atoms(sympy.Float):
-        value = float(constant)
-        i = int(np.argmin(np.abs(_SIMPLE_VALUES - value)))
-        if abs(_SIMPLE_VALUES[i] - value) <= SNAP_TOLERANCE * max(1.0, abs(value)):
-            replace[constant] = _SIMPLE[i]
+        simple, distance = _nearest_simple(float(constant))
+        if distance <= SNAP_TOLERANCE * max(1.0, abs(float(constant))):
+            replace[constant] = simple
     return expr.xreplace(replace)
 
 
@@ -191,10 +196,9 @@ def roundings(expr: sympy.Expr) -> list[sympy.Expr]:
         return []
     out = []
     for constant in constants:
-        value = float(constant)
-        i = int(np.argmin(np.abs(_SIMPLE_VALUES - value)))
-        if _SIMPLE[i] != 0 and abs(_SIMPLE_VALUES[i] - value) <= ROUNDING * abs(value):
-            out.append(expr.xreplace({constant: _SIMPLE[i]}))
+        simple, distance = _nearest_simple(float(constant))
+        if simple != 0 and distance <= ROUNDING * abs(float(constant)):
+            out.append(expr.xreplace({constant: simple}))
     return _distinct(out, expr)
 
 

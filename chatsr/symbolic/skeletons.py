@@ -27,7 +27,14 @@ from typing import Any
 import sympy
 
 from chatsr.symbolic.expressions import Expression, sympify_real
-from chatsr.symbolic.operators import CONSTANT, INTEGER, VARIABLE, arity, canonical_name
+from chatsr.symbolic.operators import (
+    CONSTANT,
+    INTEGER,
+    INTEGER_CONSTANTS,
+    VARIABLE,
+    arity,
+    canonical_name,
+)
 
 __all__ = ["VARIABLE_IN_KEY", "ExclusionSet", "skeleton_key", "written_key"]
 
@@ -229,6 +236,9 @@ def _signature(key: str) -> str:
     return "".join(sorted(VARIABLE_IN_KEY.sub("x", key)))
 
 
+_LARGEST_INTEGER = max(INTEGER_CONSTANTS)  # integer exponents up to it were always exact
+
+
 class ExclusionSet:
     """Skeletons the generator never emits, matched by :func:`skeleton_key` up to renaming the
     variables (a benchmark ``x1*x2**2`` also excludes ``x2*x1**2``).
@@ -252,7 +262,7 @@ class ExclusionSet:
             else:  # x1**6 is exact (pow x1 add const_5 const_1) but also pow x1 C, C = 6
                 exact = sympify_real(formula)
                 forms = [Expression.from_sympy(f) for f in {exact, exact.replace(
-                    lambda e: e.is_Pow and e.exp.is_Integer and abs(int(e.exp)) > 5,
+                    lambda e: e.is_Pow and e.exp.is_Integer and abs(int(e.exp)) > _LARGEST_INTEGER,
                     lambda e: sympy.Pow(e.base, sympy.Float(int(e.exp)), evaluate=False))}]
             for expr in forms:
                 keys = {written_key(expr.names)}  # as written: C in exponents stays C
