@@ -19,7 +19,7 @@ from chatsr.data.records import write_samples
 from chatsr.model.modeling import ChatSRForCausalLM
 from chatsr.model.processing import ChatSRProcessor
 from chatsr.training.loop import TrainingConfig, build_model, plot_history, train
-from chatsr.training.streams import FileSource, GeneratedSource, TrainingBatches
+from chatsr.training.streams import SPARSE_POINTS, FileSource, GeneratedSource, TrainingBatches
 
 TINY = {"tiny": True}
 GENERATOR = {"max_vars": 1, "num_points": [10, 30], "max_dims": 3}
@@ -119,6 +119,23 @@ def test_batches_partition_the_global_batch_between_ranks(tiny_file):
                         seed=0, rank=0, world_size=2)
     generated = GeneratedSource(seed=0, **GENERATOR)
     assert generated[40]["id"] == "sr_40" and generated[3]["id"] == "sr_3"
+
+
+def test_sparse_records_keep_two_points_and_the_rest_keep_theirs(tiny_file):
+    model, tokenizer = build_model(TINY)
+    processor = ChatSRProcessor.for_model(tokenizer, model)
+    source = FileSource(tiny_file, seed=0)
+    options = dict(batch_size=8, micro_batch_size=8, max_points=20, seed=0)
+    plain = TrainingBatches(source, processor, **options)
+    sparse = TrainingBatches(source, processor, sparse_prob=0.5, **options)
+    sizes = [len(sparse.points(source[i], i)) for i in range(64)]
+    full = [len(plain.points(source[i], i)) for i in range(64)]
+    cut = [s == SPARSE_POINTS < f for s, f in zip(sizes, full, strict=True)]
+    assert 16 < sum(cut) < 48  # about half
+    assert all(s == f for s, f, c in zip(sizes, full, cut, strict=True) if not c)
+    assert sizes == [len(sparse.points(source[i], i)) for i in range(64)]  # seeded
+    with pytest.raises(ValueError, match="sparse_prob must be in"):
+        TrainingConfig(sparse_prob=1.0)
 
 
 def test_plain_hf_trainer_trains_the_model(tmp_path, tiny_file):

@@ -35,6 +35,8 @@ _TRAIN_OPTIONS = (
     ("batch-size", positive_int, "global samples per step, split between processes (64)"),
     ("micro-batch-size", positive_int, "samples per forward pass (default: 16)"),
     ("max-points", positive_int, "points per sample seen in training (default: 100)"),
+    ("sparse-prob", non_negative_float, "share of samples cut to 2 points, so that only the "
+     "prompt's facts tell the formula (default: 0)"),
     ("lr", positive_float, "LM learning rate (default: 1e-3, or 1e-4 with --init-from)"),
     ("encoder-lr", positive_float, "set-encoder learning rate (default: --lr)"),
     ("projector-lr", positive_float, "projector learning rate (default: --lr)"),

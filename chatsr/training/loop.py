@@ -82,6 +82,7 @@ class TrainingConfig:
     batch_size: int = 64  # global samples per step, split between processes
     micro_batch_size: int = 16  # samples per forward pass (sorted by length: less padding)
     max_points: int = 100  # points per sample seen in training (a seeded random subset)
+    sparse_prob: float = 0.0  # share of training samples cut to 2 points: the prompt must tell
     lr: float | None = None  # LM learning rate; None: DEFAULT_LR, or FINETUNE_LR with init_from
     encoder_lr: float | None = None  # set encoder; None: lr
     projector_lr: float | None = None  # projector; None: lr
@@ -111,6 +112,8 @@ class TrainingConfig:
             raise ValueError(f"freeze accepts {', '.join(PARTS)}; got {sorted(unknown)}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if not 0 <= self.sparse_prob < 1:
+            raise ValueError(f"sparse_prob must be in [0, 1), got {self.sparse_prob!r}")
         if not self.save_minutes >= 0:
             raise ValueError(f"save_minutes must be >= 0, got {self.save_minutes!r}")
         if self.precision not in PRECISIONS:
@@ -225,7 +228,8 @@ class _Run:
                      max_points=config.max_points, micro_batch_size=config.micro_batch_size)
         self.batches = TrainingBatches(
             open_source(config.train_file, seed=config.seed, generator=config.generator),
-            self.processor, batch_size=config.batch_size, **share)
+            self.processor, batch_size=config.batch_size, sparse_prob=config.sparse_prob,
+            **share)
         self.val_batches = TrainingBatches(
             open_source(config.val_file, seed=config.seed + 1, generator=config.generator),
             self.processor, batch_size=config.eval_samples, **share)

@@ -26,7 +26,10 @@ from chatsr.data.generator import CHUNK_SIZE, GeneratorConfig, iter_samples
 from chatsr.data.records import read_samples
 from chatsr.model.processing import ChatSRProcessor
 
-__all__ = ["FileSource", "GeneratedSource", "SampleSource", "TrainingBatches", "open_source"]
+__all__ = ["SPARSE_POINTS", "FileSource", "GeneratedSource", "SampleSource", "TrainingBatches",
+           "open_source"]
+
+SPARSE_POINTS = 2  # what a sparse record keeps: a scale, not a shape
 
 
 class SampleSource(Protocol):
@@ -90,11 +93,15 @@ class TrainingBatches:
     Each record keeps at most ``max_points`` of its points (a seeded random subset), so the
     encoder's cost is bounded; the rank's share of the global batch is sorted by length and cut
     into micro-batches of ``micro_batch_size``, which wastes less compute on padding.
+
+    A share ``sparse_prob`` of the records keeps only `SPARSE_POINTS` points (modality
+    dropout): with too few points to tell the formula, only the prompt's facts can lower the
+    loss, so the model learns to read them rather than leaning on the data alone.
     """
 
     def __init__(self, source: SampleSource, processor: ChatSRProcessor, *, batch_size: int,
                  micro_batch_size: int, max_points: int, seed: int, rank: int = 0,
-                 world_size: int = 1):
+                 world_size: int = 1, sparse_prob: float = 0.0):
         if batch_size % world_size:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of the number of "
                              f"processes ({world_size})")
@@ -102,6 +109,7 @@ class TrainingBatches:
         self.batch_size, self.micro_batch_size = batch_size, micro_batch_size
         self.max_points, self.seed = max_points, seed
         self.rank, self.world_size = rank, world_size
+        self.sparse_prob = sparse_prob
 
     def indices(self, step: int) -> range:
         """Global sample indices of this rank's share of step ``step``."""
@@ -139,7 +147,9 @@ class TrainingBatches:
         elif points.shape[1] < width:
             pad = np.zeros((len(points), width - points.shape[1]))
             points = np.concatenate([points[:, :-1], pad, points[:, -1:]], axis=1)
-        if len(points) > self.max_points:
-            rng = np.random.default_rng([self.seed, index])
-            points = points[np.sort(rng.choice(len(points), self.max_points, replace=False))]
+        rng = np.random.default_rng([self.seed, index])
+        sparse = self.sparse_prob and rng.random() < self.sparse_prob
+        keep = SPARSE_POINTS if sparse else self.max_points
+        if len(points) > keep:
+            points = points[np.sort(rng.choice(len(points), keep, replace=False))]
         return points
