@@ -19,9 +19,10 @@ from chatsr.bench import (
 from chatsr.bench.methods import BUILDERS, MODEL_METHODS, fit_options
 from chatsr.bench.runner import _data
 from chatsr.cli.main import main
-from chatsr.data.benchmarks import NGUYEN
+from chatsr.data.benchmarks import FEYNMAN, NGUYEN
 from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.model.tokenizer import load_tokenizer
+from chatsr.symbolic.units import is_consistent
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +82,30 @@ def test_the_ablations_and_the_peer_run_as_methods(tiny_model_dir, tmp_path):
     assert results["method"].tolist() == methods
     assert (results["status"] == "ok").all(), results["error"].tolist()
     assert (results["r2"] > 0.9).all()  # Nguyen-1 is a cubic polynomial: all get close
+
+
+def test_the_units_method_gets_the_problems_units_and_every_row_says_if_it_is_consistent(
+        tiny_model_dir):
+    results = run_benchmark(["Feynman-I.12.1", "Nguyen-1"], ["chatsr-units", "chatsr"], [0.0],
+                            seed=0, time_budget=2, timeout=120, model=tiny_model_dir, n_test=50,
+                            progress=False)
+    assert (results["status"] == "ok").all(), results["error"].tolist()
+    feynman = results[results["suite"] == "feynman"].set_index("method")
+    # told that y and x2 are forces and x1 is a pure number, only C*x1*x2-like formulas are
+    # kept; without units, consistency is measured but not asked for
+    assert feynman.loc["chatsr-units", "consistent"] == True  # noqa: E712 (numpy bool)
+    assert feynman["consistent"].map(type).isin([bool, np.bool_]).all()
+    assert results.loc[results["suite"] == "nguyen", "consistent"].isna().all()  # no units
+
+
+def test_feynman_units_make_every_formula_consistent_and_a_wrong_unit_does_not():
+    for problem in FEYNMAN.values():
+        names = problem.expression().names
+        assert len(problem.x_units) == problem.n_variables, problem.name
+        assert is_consistent(names, problem.x_units, problem.y_units), problem.name
+    problem = FEYNMAN["I.14.3"]  # m*g*z
+    assert not is_consistent(problem.expression().names, ("kg", "m/s^2", "s"), problem.y_units)
+    assert all(b.y_units is None and not b.x_units for b in NGUYEN.values())
 
 
 def test_every_model_method_uses_the_given_model(tiny_model_dir):

@@ -3,7 +3,9 @@ process.
 
 * ``chatsr``: the regressor's defaults (the model seeds and steers the engine);
   ``chatsr-nomodel``: the same engine and tidying without a model (``model=False``);
-  ``chatsr-oneshot``: the model's first round only (``max_rounds=0``), BFGS and tidying.
+  ``chatsr-oneshot``: the model's first round only (``max_rounds=0``), BFGS and tidying;
+  ``chatsr-units``: ``chatsr`` told the SI units of the columns (``X_units``, ``y_units``) where
+  the problem has them (the Feynman equations; on Nguyen it is ``chatsr``).
 * ``pyoperon``: Operon's own scikit-learn estimator with its defaults (1,000,000 evaluations at
   most) and the operators of :data:`PYOPERON_SYMBOLS`; ``pyoperon-budget``: the same within
   chatsr's time budget (``max_time``). Its formula is read from its tree, not from text.
@@ -27,14 +29,17 @@ import numpy as np
 if TYPE_CHECKING:
     import sympy
 
-__all__ = ["BUILDERS", "DEFAULT_METHODS", "GPLEARN_SETTINGS", "METHOD_MODULES", "METHODS",
-           "MODEL_METHODS", "PYOPERON_SYMBOLS", "available_methods", "fit_options",
-           "gplearn_to_sympy"]
+    from chatsr.data.benchmarks import Benchmark
 
-METHODS = ("chatsr", "chatsr-nomodel", "chatsr-oneshot", "pyoperon", "pyoperon-budget",
-           "gplearn")
+__all__ = ["BUILDERS", "DEFAULT_METHODS", "GPLEARN_SETTINGS", "METHOD_MODULES", "METHODS",
+           "MODEL_METHODS", "PYOPERON_SYMBOLS", "UNIT_METHODS", "available_methods",
+           "fit_options", "fit_parameters", "gplearn_to_sympy"]
+
+METHODS = ("chatsr", "chatsr-nomodel", "chatsr-oneshot", "chatsr-units", "pyoperon",
+           "pyoperon-budget", "gplearn")
 DEFAULT_METHODS = ("chatsr", "pyoperon", "gplearn")
-MODEL_METHODS = ("chatsr", "chatsr-oneshot")  # those that read --model
+MODEL_METHODS = ("chatsr", "chatsr-oneshot", "chatsr-units")  # those that read --model
+UNIT_METHODS = ("chatsr-units",)  # those told the problem's units
 # the operators the benchmark's formulas need, as pyoperon names them (its default is + - * /)
 PYOPERON_SYMBOLS = "add,sub,mul,div,square,sqrt,exp,log,sin,cos,constant,variable"
 
@@ -78,6 +83,21 @@ def fit_options(methods: Sequence[str], *, seed: int, time_budget: float | None,
     reads_model = any(m in MODEL_METHODS for m in methods)
     return {"seed": seed, "time_budget": time_budget, "max_rounds": max_rounds,
             "model": _check_model(model) if reads_model else None}
+
+
+def fit_parameters(method: str, problem: Benchmark) -> dict[str, Any]:
+    """What ``method``'s ``fit`` gets beside ``X`` and ``y``: the problem's units for
+    :data:`UNIT_METHODS` when it has them, else nothing.
+
+    >>> from chatsr.data.benchmarks import BENCHMARKS
+    >>> fit_parameters("chatsr-units", BENCHMARKS["Feynman-I.12.1"])
+    {'X_units': ['1', 'N'], 'y_units': 'N'}
+    >>> fit_parameters("chatsr", BENCHMARKS["Feynman-I.12.1"])
+    {}
+    """
+    if method in UNIT_METHODS and problem.y_units is not None:
+        return {"X_units": list(problem.x_units), "y_units": problem.y_units}
+    return {}
 
 
 def _check_model(model: str | Path | None) -> str:
@@ -146,6 +166,7 @@ BUILDERS: dict[str, Callable[..., tuple[Any, Callable[[], Any]]]] = {
     "chatsr": _make_chatsr, "gplearn": _make_gplearn,
     "chatsr-nomodel": functools.partial(_make_chatsr, with_model=False),
     "chatsr-oneshot": functools.partial(_make_chatsr, max_rounds=0),
+    "chatsr-units": _make_chatsr,
     "pyoperon": _make_pyoperon, "pyoperon-budget": functools.partial(_make_pyoperon, budget=True)}
 # the module each method's fits import, for a process start method to import ahead of them
 METHOD_MODULES = {"gplearn": "gplearn.genetic", "pyoperon": "pyoperon.sklearn",

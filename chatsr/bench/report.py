@@ -14,13 +14,15 @@ __all__ = ["SUMMARY_HEADERS", "plot_results", "summarize", "summary_markdown", "
 
 SUMMARY_HEADERS = {"suite": "suite", "noise": "noise", "method": "method", "runs": "runs",
                    "recovery": "recovery %", "r2_gt_099": "R² > 0.99 %",
-                   "r2_gt_0999": "R² > 0.999 %", "median_fit_time": "median fit time (s)",
-                   "failed": "failed"}
+                   "r2_gt_0999": "R² > 0.999 %", "consistent": "consistent units %",
+                   "median_fit_time": "median fit time (s)", "failed": "failed"}
 
 
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Per suite, noise level and method: runs, recovery %, R² > 0.99 %, R² > 0.999 %,
-    median fit time (failed runs count with the time until they failed) and failed runs.
+    median fit time (failed runs count with the time until they failed) and failed runs; with
+    a ``consistent`` column, also the share of formulas dimensionally consistent with the
+    problem's units (of the runs that have units; empty for a suite without them).
 
     Percentages are of all runs: a timed-out or crashed run counts as not solved.
 
@@ -37,7 +39,13 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
                          r2_gt_099=("r2_gt_099", "mean"), r2_gt_0999=("r2_gt_0999", "mean"),
                          median_fit_time=("fit_time", "median"),
                          failed=("status", lambda s: int((s != "ok").sum())))
-    for column in ("recovery", "r2_gt_099", "r2_gt_0999"):
+    percentages = ["recovery", "r2_gt_099", "r2_gt_0999"]
+    if "consistent" in results:
+        # of the runs whose problem has units: None (no units) is left out of the mean
+        summary.insert(4, "consistent", groups["consistent"].agg(
+            lambda s: s.dropna().astype(float).mean() if s.notna().any() else np.nan))
+        percentages.append("consistent")
+    for column in percentages:
         summary[column] = 100.0 * summary[column].astype(float)
     return summary.reset_index()
 
@@ -54,8 +62,8 @@ def summary_markdown(summary: pd.DataFrame) -> str:
     | nguyen | 0 | chatsr | 4 | 25.0 | 50.0 | 50.0 | 6.04 | 0 |
     """  # noqa: E501
     def cell(column: str, value: Any) -> str:
-        if column in ("recovery", "r2_gt_099", "r2_gt_0999"):
-            return f"{value:.1f}"
+        if column in ("recovery", "r2_gt_099", "r2_gt_0999", "consistent"):
+            return "" if np.isnan(value) else f"{value:.1f}"
         if column in ("noise", "median_fit_time"):
             return f"{value:.3g}"
         return str(value)

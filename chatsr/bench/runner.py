@@ -32,6 +32,7 @@ from chatsr.bench.methods import (
     METHOD_MODULES,
     available_methods,
     fit_options,
+    fit_parameters,
 )
 from chatsr.bench.report import write_report
 from chatsr.data.benchmarks import BENCHMARKS, FEYNMAN, NGUYEN, Benchmark
@@ -52,8 +53,8 @@ TEST_POINTS = 1000
 STARTUP_TIMEOUT = 300.0
 
 RESULT_COLUMNS = ["problem", "suite", "n_variables", "formula", "noise", "method", "seed",
-                  "status", "fit_time", "r2", "r2_gt_099", "r2_gt_0999", "recovered", "found",
-                  "error"]
+                  "status", "fit_time", "r2", "r2_gt_099", "r2_gt_0999", "recovered",
+                  "consistent", "found", "error"]
 
 
 # problems ----------------------------------------------------------------------------------------
@@ -170,7 +171,8 @@ def run_benchmark(problems: Sequence[Benchmark | str], methods: Sequence[str] = 
                                                                        seed, n_test):
         for method in methods:
             bar.set_postfix_str(f"{problem.name} noise={level:g} {method}")
-            run = _fit_in_process(context, method, options, X, y_train, X_test, timeout)
+            run = _fit_in_process(context, method, options, X, y_train, X_test, timeout,
+                                  fit_parameters(method, problem))
             rows.append(_result_row(problem, level, method, seed, run, y_test,
                                     recovery_timeout))
             if out is not None:  # after every run, so that an interrupted benchmark keeps it
@@ -211,9 +213,11 @@ def _result_row(problem: Benchmark, level: float, method: str, seed: int, run: d
            "n_variables": problem.n_variables, "formula": problem.formula,
            "noise": float(level), "method": method, "seed": seed,
            "status": run["status"], "fit_time": run["fit_time"], "r2": math.nan,
-           "recovered": False, "found": run.get("found", ""), "error": run.get("error", "")}
+           "recovered": False, "consistent": None, "found": run.get("found", ""),
+           "error": run.get("error", "")}
     if run["status"] == "ok":
         row["r2"] = r2(y_test, run["yhat"])
+        row["consistent"] = _consistent(problem, run["found"])
         try:
             row["recovered"] = symbolic_recovery(problem.formula, run["found"],
                                                  timeout=recovery_timeout)
@@ -224,9 +228,25 @@ def _result_row(problem: Benchmark, level: float, method: str, seed: int, run: d
     return row
 
 
+def _consistent(problem: Benchmark, found: str) -> bool | None:
+    """Whether ``found`` is dimensionally consistent with the problem's units (None: it has
+    none, or sympy's text of the formula cannot be read back)."""
+    from chatsr.symbolic.expressions import Expression
+    from chatsr.symbolic.units import is_consistent
+
+    if problem.y_units is None:
+        return None
+    try:
+        expression = Expression.from_sympy(found)
+    except ValueError:  # ExpressionError included
+        return None
+    return is_consistent(expression.names, problem.x_units, problem.y_units,
+                         expression.constants)
+
+
 # fits, each in a process of its own --------------------------------------------------------------
 def _fit_worker(conn: Any, method: str, options: dict[str, Any], X: np.ndarray, y: np.ndarray,
-                X_test: np.ndarray) -> None:
+                X_test: np.ndarray, parameters: dict[str, Any]) -> None:
     """Build the estimator, report ``started``, fit and send ``(status, payload)`` back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
@@ -234,7 +254,7 @@ def _fit_worker(conn: Any, method: str, options: dict[str, Any], X: np.ndarray, 
         conn.send(("started", None))
         start = time.perf_counter()
         with np.errstate(all="ignore"):
-            estimator.fit(X, y)
+            estimator.fit(X, y, **parameters)
             fit_time = time.perf_counter() - start
             yhat = np.asarray(estimator.predict(X_test), dtype=np.float64)
         conn.send(("ok", (fit_time, str(formula()), yhat)))
@@ -254,10 +274,11 @@ def _context(methods: Sequence[str]) -> multiprocessing.context.BaseContext:
 
 def _fit_in_process(context: multiprocessing.context.BaseContext, method: str,
                     options: dict[str, Any], X: np.ndarray, y: np.ndarray, X_test: np.ndarray,
-                    timeout: float) -> dict[str, Any]:
+                    timeout: float, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
     """One fit in its own process: status (ok, error, timeout, crashed), time, formula, ŷ."""
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_fit_worker, args=(sender, method, options, X, y, X_test),
+    process = context.Process(target=_fit_worker, args=(sender, method, options, X, y, X_test,
+                                                       parameters or {}),
                               daemon=True, name=f"chatsr-bench-{method}")
     process.start()
     sender.close()  # so that the child's death reads as EOF here

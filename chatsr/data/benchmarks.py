@@ -11,6 +11,14 @@ AI Feynman table (Udrescu & Tegmark 2020, ``FeynmanEquations.csv``), which SRBen
 Nguyen specifies 20 points; the Feynman table specifies ranges only, and 200 points is our
 choice, within the 10–800 points the generator trains on.
 
+Feynman equations carry the SI units of their variables and target (``x_units``, ``y_units``),
+from AI Feynman's ``units.csv`` (exponents of m, s, kg, K and V per variable name; copied from
+PhySO, ``physo/benchmark/FeynmanDataset/units.csv`` at commit bfbfa88, whose loader corrects
+the one known error we correct too: ``mu_drift`` is s/kg, not kg/s) and the output column of
+``FeynmanEquations.csv``, written out per equation in ``assets/benchmarks/feynman_units.csv``
+(in the named unit of the quantity where the prompts' facts have one: N, J, F/m, …).
+All 100 formulas are dimensionally consistent with them (a test checks it).
+
 >>> bench = BENCHMARKS["Nguyen-9"]
 >>> bench.formula, bench.ranges
 ('sin(x1) + sin(x2**2)', ((0.0, 1.0), (0.0, 1.0)))
@@ -19,12 +27,16 @@ choice, within the 10–800 points the generator trains on.
 ((20, 2), True)
 >>> FEYNMAN["I.12.1"].formula, FEYNMAN["I.12.1"].variable_names
 ('x1*x2', ('mu', 'Nn'))
+>>> FEYNMAN["I.12.1"].x_units, FEYNMAN["I.12.1"].y_units
+(('1', 'N'), 'N')
 """
 
 from __future__ import annotations
 
+import csv
 import functools
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import sympy
@@ -48,6 +60,8 @@ class Benchmark:
     n_points: int
     variable_names: tuple[str, ...] = ()  # physical names of x1, x2, … (Feynman), else empty
     source_formula: str = ""  # the published formula in those names (Feynman), else empty
+    x_units: tuple[str, ...] = ()  # SI units of x1, x2, … (Feynman), else empty
+    y_units: str | None = None  # SI units of y (Feynman), else None
 
     @property
     def n_variables(self) -> int:
@@ -216,8 +230,20 @@ def _feynman(line: str) -> Benchmark:
     # that are sympy objects elsewhere (gamma, beta, I, C) are plain variables here.
     symbols = {var: sympy.Symbol(f"x{i}", real=True) for i, var in enumerate(names, 1)}
     expr = parse_formula(source, symbols, free_symbols=False)  # read, never evaluated
+    units = _feynman_units()[name]
     return Benchmark(f"Feynman-{name}", str(expr), tuple(ranges), FEYNMAN_POINTS, tuple(names),
-                     source)
+                     source, tuple(units[f"x{i}"] for i in range(1, len(names) + 1)), units["y"])
+
+
+@functools.cache
+def _feynman_units() -> dict[str, dict[str, str]]:
+    """Per equation, the unit of each column (``x1``, …, ``y``)."""
+    table: dict[str, dict[str, str]] = {}
+    path = resources.files("chatsr") / "assets" / "benchmarks" / "feynman_units.csv"
+    with path.open(newline="") as file:
+        for row in csv.DictReader(file):
+            table.setdefault(row["equation"], {})[row["column"]] = row["unit"]
+    return table
 
 
 FEYNMAN: dict[str, Benchmark] = {
