@@ -43,7 +43,7 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     if "consistent" in results:
         # of the runs whose problem has units: None (no units) is left out of the mean
         summary.insert(4, "consistent", groups["consistent"].agg(
-            lambda s: s.dropna().astype(float).mean() if s.notna().any() else np.nan))
+            lambda s: s.dropna().astype(float).mean()))  # NaN when none has units
         percentages.append("consistent")
     for column in percentages:
         summary[column] = 100.0 * summary[column].astype(float)

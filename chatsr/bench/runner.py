@@ -231,8 +231,8 @@ def _result_row(problem: Benchmark, level: float, method: str, seed: int, run: d
 def _consistent(problem: Benchmark, found: str) -> bool | None:
     """Whether ``found`` is dimensionally consistent with the problem's units (None: it has
     none, or sympy's text of the formula cannot be read back)."""
+    from chatsr.pipeline import consistent, read_units
     from chatsr.symbolic.expressions import Expression
-    from chatsr.symbolic.units import is_consistent
 
     if problem.y_units is None:
         return None
@@ -240,8 +240,8 @@ def _consistent(problem: Benchmark, found: str) -> bool | None:
         expression = Expression.from_sympy(found)
     except ValueError:  # ExpressionError included
         return None
-    return is_consistent(expression.names, problem.x_units, problem.y_units,
-                         expression.constants)
+    return consistent(expression, read_units(problem.x_units, problem.y_units,
+                                             problem.n_variables))
 
 
 # fits, each in a process of its own --------------------------------------------------------------
