@@ -51,6 +51,7 @@ from chatsr.pipeline import (
     result_row,
     select,
     shortlist,
+    stated_operators,
     to_user_units,
     units_prompt,
 )
@@ -214,6 +215,11 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         sentences about the formula (`chatsr.data.prompts`): "It contains sin.", "There is no exp
         in the formula.", "The formula depends on x1 and x2.", "It has 2 constants to fit.",
         "All values of x1 are positive." Other text is read but carries no trained meaning.
+        Operators a sentence in those wordings says the formula holds ("It contains sin.") or
+        lacks ("There is no exp in the formula.") are also rules: every proposal of the model
+        holds the first (and the engine draws them more often), no formula found holds the
+        second (as with ``exclude``). The data still choose the formula: one without an
+        operator said to be there is reported when it fits better.
 
         ``X_units`` (a unit string per column: ``"kg"``, ``"m/s^2"``, ``"J*s"``, ``"1"`` for
         dimensionless) and ``y_units`` (PySR's names) are read with pint, stated to the model
@@ -224,6 +230,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         start = time.perf_counter()
         self._validate_params()
         operators, exclude = _names(self.operators, "operators"), _names(self.exclude, "exclude")
+        require, exclude = stated_operators(prompt, operators, exclude)
         names = column_names(X, variable_names)  # before validate_data: names bad columns
         X, y = validate_data(self, X, numeric_target(y), y_numeric=True, dtype=np.float64)
         units = read_units(X_units, y_units, X.shape[1])
@@ -242,7 +249,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
             proposer = make_proposer(model, tokenizer, problem.points, num_variables=X.shape[1],
                                      strategy=self.strategy, max_length=self.max_length,
                                      prompt=units_prompt(prompt, units), operators=operators,
-                                     exclude=exclude, record=record)
+                                     exclude=exclude, require=require, record=record)
             prior = model_prior(model, tokenizer, problem.points,
                                 problem.operators & ENGINE_OPERATORS.keys())
         budget = None if self.time_budget is None else max(

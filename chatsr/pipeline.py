@@ -33,6 +33,7 @@ import sympy
 from sklearn.utils.validation import _check_sample_weight
 
 from chatsr.data.datasets import label_columns
+from chatsr.data.prompts import stated_facts
 from chatsr.data.records import pack_points
 from chatsr.search.refine import Equation, Proposer
 from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss, select_best
@@ -45,7 +46,7 @@ from chatsr.symbolic.units import Dimension, is_consistent, parse_unit, unit_sen
 __all__ = ["BOX_POINTS", "MAX_MAGNITUDE", "MIN_POINTS", "ORDER_ONE", "Problem", "Units",
            "column_names", "consistent", "defined_on_box", "make_proposer", "model_prior",
            "numeric_target", "prepare", "proposals_table", "read_units", "result_row",
-           "select", "shortlist", "to_user_units", "units_prompt"]
+           "select", "shortlist", "stated_operators", "to_user_units", "units_prompt"]
 
 MIN_POINTS = 5
 ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
@@ -162,13 +163,14 @@ def prepare(X: np.ndarray, y: np.ndarray, *, sample_weight: Any = None,
 def make_proposer(model: Any, tokenizer: Any, points: np.ndarray, *, num_variables: int,
                   strategy: str = "sample", max_length: int = 20, prompt: str | None = None,
                   operators: Collection[str] | None = None, exclude: Collection[str] = (),
+                  require: Collection[str] = (),
                   record: list[tuple[tuple[str, ...], float]] | None = None) -> Proposer:
     """The model as `chatsr.search.refine.search`'s proposer for one point set.
 
     Fresh proposals are decoded with ``strategy``; completions of a prefix are sampled, and a
     prefix the grammar cannot finish (a parent's) gives none. ``prompt`` is the user's
-    context (`chatsr.model.processing.user_prompt`); ``operators``, ``exclude`` and
-    ``max_length`` constrain the grammar (`chatsr.model.decoding.propose`). Fresh proposals
+    context (`chatsr.model.processing.user_prompt`); ``operators``, ``exclude``, ``require``
+    and ``max_length`` constrain the grammar (`chatsr.model.decoding.propose`). Fresh proposals
     are appended to ``record`` with their log-probabilities.
 
     >>> from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
@@ -186,7 +188,8 @@ def make_proposer(model: Any, tokenizer: Any, points: np.ndarray, *, num_variabl
 
     processor = ChatSRProcessor.for_model(tokenizer, model)
     options = dict(prompt=user_prompt(prompt), max_length=max_length,
-                   num_variables=num_variables, operators=operators, exclude=exclude)
+                   num_variables=num_variables, operators=operators, exclude=exclude,
+                   require=require)
 
     def proposer(prefix: tuple[str, ...], n: int, seed: int) -> list[tuple[str, ...]]:
         try:
@@ -301,6 +304,35 @@ def units_prompt(prompt: str | None, units: Units | None) -> str | None:
     sentences = [unit_sentence(f"x{i}", u) for i, u in enumerate(units.x, 1)]
     sentences.append(unit_sentence("y", units.y))
     return " ".join([prompt, *sentences] if prompt else sentences)
+
+
+def stated_operators(prompt: str | None, operators: Collection[str] | None,
+                     exclude: Collection[str]) -> tuple[list[str], list[str]]:
+    """The operators a user's ``prompt`` says the formula holds, and ``exclude`` with those it
+    says the formula lacks (`chatsr.data.prompts.stated_facts`): what the model is told is also
+    a rule for the search. Raises ``ValueError`` for an operator the prompt says the formula
+    holds that ``operators``, ``exclude`` or the prompt itself rule out.
+
+    >>> stated_operators("A pendulum. It contains sin. There is no exp in the formula.", None,
+    ...                  ["tan"])
+    (['sin'], ['tan', 'exp'])
+    >>> stated_operators("It contains sin.", None, ["sin"])
+    Traceback (most recent call last):
+        ...
+    ValueError: prompt says the formula contains sin, which operators or exclude rule out
+    """
+    facts = stated_facts(prompt) if prompt else []
+    require = list(dict.fromkeys(n for f in facts if f.kind == "contains" for n in f.value))
+    lacks = [n for f in facts if f.kind == "excludes" for n in f.value]
+    excluded = list(dict.fromkeys([canonical_name(n) for n in exclude] + lacks))
+    allowed = None if operators is None else {canonical_name(n) for n in operators}
+    for name in require:
+        if name in lacks:
+            raise ValueError(f"prompt says the formula both contains and lacks {name}")
+        if name in excluded or (allowed is not None and name not in allowed):
+            raise ValueError(f"prompt says the formula contains {name}, which operators or "
+                             f"exclude rule out")
+    return require, excluded
 
 
 def consistent(expression: Expression, units: Units) -> bool:

@@ -4,7 +4,9 @@ Held-out synthetic problems (a seed the training stream never uses), half whose 
 ``--operator`` and half without. For each problem the model samples ``--candidates`` formulas
 under three prompts: none, "It contains OP." and "There is no OP in the formula." (the wording
 of the training facts, `chatsr.data.prompts`). Prints the share of candidates containing the
-operator per prompt and group.
+operator per prompt and group, twice: the model reading the prompt alone, and the proposals
+`ChatSRRegressor.fit` makes, where the operators the prompt says the formula holds or lacks
+also constrain the decoder (`chatsr.pipeline.stated_operators`).
 
     python scripts/bench_prior.py --model chatsr/checkpoints/default [--operator sin]
 """
@@ -22,6 +24,7 @@ from chatsr.data.prompts import OPERATOR_WORDS
 from chatsr.model.decoding import propose
 from chatsr.model.pretrained import load_pretrained
 from chatsr.model.processing import ChatSRProcessor, user_prompt
+from chatsr.pipeline import stated_operators
 from chatsr.symbolic.operators import math_token
 
 SEED = 20261130  # not a training or validation seed
@@ -59,21 +62,26 @@ def main() -> None:
                       problems(args.operator, args.problems, args.max_vars), strict=True))
     print(f"share of {args.candidates} sampled candidates containing {args.operator} "
           f"({args.problems} problems per group)\n")
-    print(f"| prompt | {' | '.join(groups)} |\n|---|---|---|")
+    print(f"| prompt | decoder | {' | '.join(groups)} |\n|---|---|---|---|")
     for label, context in prompts.items():
-        shares = []
-        for records in groups.values():
-            hits = total = 0
-            for i, record in enumerate(tqdm(records, desc=label, leave=False)):
-                points = np.asarray(record["data_points"], dtype=np.float64)
-                found = propose(model, processor, points, prompt=user_prompt(context),
-                                num_candidates=args.candidates, seed=i,
-                                num_variables=record["num_features"])
-                hits += sum(token in c.tokens for c in found)
-                total += len(found)
-            shares.append(f"{hits / max(total, 1):.1%}")
-        print(f"| {label} | {' | '.join(shares)} |")
-
+        require, exclude = stated_operators(context, None, ())
+        rules = {"model alone": {}, "with the stated operators": dict(require=require,
+                                                                      exclude=exclude)}
+        for decoder, options in rules.items():
+            if decoder != "model alone" and not (require or exclude):
+                continue
+            shares = []
+            for records in groups.values():
+                hits = total = 0
+                for i, record in enumerate(tqdm(records, desc=label, leave=False)):
+                    points = np.asarray(record["data_points"], dtype=np.float64)
+                    found = propose(model, processor, points, prompt=user_prompt(context),
+                                    num_candidates=args.candidates, seed=i,
+                                    num_variables=record["num_features"], **options)
+                    hits += sum(token in c.tokens for c in found)
+                    total += len(found)
+                shares.append(f"{hits / max(total, 1):.1%}")
+            print(f"| {label} | {decoder} | {' | '.join(shares)} |")
 
 if __name__ == "__main__":
     main()

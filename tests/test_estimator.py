@@ -153,6 +153,18 @@ def test_exclusions_hold_through_the_engine_and_tidying():
             f"const_{k}" for k in range(1, 6)}, expression.names
 
 
+def test_operators_the_prompt_names_rule_the_proposals_and_the_front():
+    X = np.random.default_rng(5).uniform(0.5, 3.0, size=(60, 2))
+    y = 2.0 * np.sin(X[:, 0]) * X[:, 1]
+    est = make(num_candidates=8).fit(X, y, prompt="A bench test. It contains exp.")
+    assert len(est.proposals_) and all("exp" in tokens for tokens in est.proposals_["tokens"])
+    est = make(num_candidates=8).fit(X, y, prompt="There is no sin in the formula")
+    for expression in est.equations_["expression"]:
+        assert "sin" not in expression.names, expression.names
+    with pytest.raises(ValueError, match="contains cos, which operators or exclude"):
+        make(exclude=["cos"]).fit(X, y, prompt="It contains cos.")
+
+
 def test_without_a_model_no_model_is_loaded(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("model=False must not load a model")

@@ -128,6 +128,31 @@ def test_restrictions_are_honoured(model):
     assert not generated & set(TEXT_IDS)
 
 
+@pytest.mark.parametrize("require", [["sin"], ["sin", "mul", "exp"], ["div", "div"]])
+def test_required_operators_are_in_every_tree(model, require):
+    torch.manual_seed(5)
+    processor = grammar(prompt_length=4, require=require, exclude=["cos"])
+    sequences = generate(model, processor, do_sample=True, num_return_sequences=300,
+                         temperature=2.0, top_k=0)
+    parsed = expressions(sequences)
+    assert len(parsed) == 300
+    assert all(set(require) <= set(e.names) and "cos" not in e.names for e in parsed)
+    if len(require) == 1:  # one requirement leaves the size free
+        assert len({e.complexity for e in parsed}) > 1
+    beams = generate(model, processor, num_beams=4, num_return_sequences=4)
+    assert all(set(require) <= set(e.names) for e in expressions(beams))
+
+
+def test_a_leaf_may_not_close_the_tree_while_a_required_operator_is_missing():
+    add, sin, x1 = (math_token(n) for n in ["add", "sin", "x1"])
+    processor = grammar(require=["sin"])
+    assert allowed(processor, []) == UNARY | BINARY  # a leaf now would be the whole tree
+    assert allowed(processor, [add, x1]) & (LEAVES | {"eos"}) == set()
+    assert LEAVES <= allowed(processor, [add, sin])  # once written, any leaf may follow
+    # two open slots and sin still owed after add add x1: 3 of the 4 tokens left, no binary
+    assert allowed(processor, [add, add, x1]) & BINARY == set()
+
+
 # the mask, token by token -----------------------------------------------------------------------
 LEAVES = {math_token(n) for n in ["x1", "x2", "x3", "C"] + [f"const_{k}" for k in range(1, 6)]}
 UNARY = {math_token(n) for n, op in OPERATORS.items() if op.arity == 1}
@@ -211,6 +236,10 @@ def test_grammar_token_ids_reads_the_tokenizer(unk):
     ({"operators": ["x1"]}, "operators"),
     ({"operators": "add"}, "operators"),
     ({"exclude": ["nope"]}, "exclude"),
+    ({"require": ["nope"]}, "require"),
+    ({"require": ["sin"], "exclude": ["sin"]}, "require"),
+    ({"require": ["sin"], "operators": ["add"]}, "require"),
+    ({"require": ["add", "mul", "sub"], "max_length": 6}, "require"),
     ({"token_ids": {"hello": 3}}, "token_ids"),
     ({"token_ids": {"<|math_bogus|>": 3}}, "token_ids"),
     ({"token_ids": {math_token("x1"): -2}}, "token_ids"),

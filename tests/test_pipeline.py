@@ -15,6 +15,7 @@ from chatsr.pipeline import (
     result_row,
     select,
     shortlist,
+    stated_operators,
     to_user_units,
 )
 from chatsr.results import front_table
@@ -153,3 +154,13 @@ def test_result_row_rejects_operators_the_problem_does_not_allow():
 def test_select_needs_a_row():
     with pytest.raises(RuntimeError, match="no formula could be fitted"):
         select([])
+
+
+@pytest.mark.parametrize("prompt, operators, exclude, message", [
+    ("It contains sin.", None, ["sin"], "contains sin, which operators or exclude"),
+    ("It contains sin.", ["add", "cos"], (), "contains sin, which operators or exclude"),
+    ("It contains sin. There is no sin in the formula.", None, (), "both contains and lacks"),
+])
+def test_stated_operators_that_cannot_hold_are_named(prompt, operators, exclude, message):
+    with pytest.raises(ValueError, match=message):
+        stated_operators(prompt, operators, exclude)

@@ -15,6 +15,7 @@ from chatsr.data.prompts import (
     check_fact,
     make_prompt,
     parse_prompt,
+    stated_facts,
     unit_fact_sentence,
 )
 
@@ -137,3 +138,15 @@ def test_target_signs_are_facts():
             assert check_fact(fact, record)
             kinds[fact] += 1
     assert kinds[Fact("positive", "y")] > 10
+
+
+def test_stated_facts_read_the_training_wordings_in_a_users_context():
+    rng = np.random.default_rng(0)
+    for fact in FACTS:
+        for template in _TEMPLATES.get(fact.kind, ()):
+            sentence = template.replace("{v}", _render(fact))
+            context = f"Measured on a bench. {sentence[0].lower()}{sentence[1:-1]}"
+            assert stated_facts(context) == [fact], context  # lower case, no period
+    unit = Fact("unit", ("x1", "m"))
+    assert stated_facts(f"Hello. {unit_fact_sentence(unit, rng)} Thanks!") == [unit]
+    assert stated_facts("Nothing here states a fact. Fit it well.") == []

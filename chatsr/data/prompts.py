@@ -26,7 +26,7 @@ from chatsr.symbolic.operators import CONSTANT, OPERATORS, canonical_name
 from chatsr.symbolic.units import parse_unit, quantity_name
 
 __all__ = ["DATA", "OPERATOR_WORDS", "REFERENCE_REQUEST", "REQUESTS", "Fact", "check_fact",
-           "make_prompt", "parse_prompt", "unit_fact_sentence"]
+           "make_prompt", "parse_prompt", "stated_facts", "unit_fact_sentence"]
 
 DATA = "<data>"
 REFERENCE_REQUEST = "Please derive the expression that fits these data."
@@ -253,16 +253,43 @@ def parse_prompt(text: str) -> list[Fact]:
     for sentence in re.split(r"(?<=[.?])\s+", text[len(DATA) + 1:].strip()):
         if sentence in REQUESTS:
             continue
-        if unit := _parse_unit_sentence(sentence):
-            facts.append(unit)
-            continue
-        for kind, pattern in _PATTERNS:
-            if match := pattern.fullmatch(sentence):
-                facts.append(Fact(kind, _parse_value(kind, match["v"])))
-                break
-        else:
+        if (fact := _sentence_fact(sentence)) is None:
             raise ValueError(f"unrecognised sentence in prompt: {sentence!r}")
+        facts.append(fact)
     return facts
+
+
+def stated_facts(context: str) -> list[Fact]:
+    """The facts a user's sentences of context state in the wordings training prompts use.
+
+    Unlike :func:`parse_prompt`, other sentences are skipped (a user writes what they like), a
+    sentence may lack its final period and start in lower case.
+
+    >>> stated_facts("Data from a pendulum. it contains sin. There is no exp in the formula")
+    [Fact(kind='contains', value=('sin',)), Fact(kind='excludes', value=('exp',))]
+    """
+    facts = []
+    for sentence in re.split(r"(?<=[.?!])\s+", context.strip()):
+        sentence = sentence if sentence.endswith((".", "?", "!")) else f"{sentence}."
+        for spelling in dict.fromkeys((sentence, sentence[:1].upper() + sentence[1:])):
+            try:
+                fact = _sentence_fact(spelling)
+            except ValueError:  # a unit sentence naming the wrong quantity states nothing sure
+                fact = None
+            if fact is not None:
+                facts.append(fact)
+                break
+    return facts
+
+
+def _sentence_fact(sentence: str) -> Fact | None:
+    """The fact one sentence in a training wording states; None for any other sentence."""
+    if unit := _parse_unit_sentence(sentence):
+        return unit
+    for kind, pattern in _PATTERNS:
+        if match := pattern.fullmatch(sentence):
+            return Fact(kind, _parse_value(kind, match["v"]))
+    return None
 
 
 def _parse_unit_sentence(sentence: str) -> Fact | None:

@@ -81,8 +81,8 @@ def propose(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.nda
             prompt: str | None = None, strategy: Strategy = "sample", num_candidates: int = 32,
             max_length: int = 20, num_variables: int | None = None,
             operators: Iterable[str] | None = None, exclude: Iterable[str] = (),
-            temperature: float = 1.0, top_k: int | None = None, prefix: Sequence[str] = (),
-            seed: int = 0, batch_size: int = 64) -> list[Candidate]:
+            require: Iterable[str] = (), temperature: float = 1.0, top_k: int | None = None,
+            prefix: Sequence[str] = (), seed: int = 0, batch_size: int = 64) -> list[Candidate]:
     """Candidate formulas for one point set, best log-probability first.
 
     Parameters
@@ -104,8 +104,9 @@ def propose(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.nda
     num_variables
         Variables ``x1..x{num_variables}`` may appear. By default, up to the last x column of
         ``points`` that is not all zero (zero columns are padding, as `pack_points` writes).
-    operators, exclude
-        Operators allowed (None: all) and operators never allowed, as for `PreorderGrammar`.
+    operators, exclude, require
+        Operators allowed (None: all), operators never allowed and operators every candidate
+        holds, as for `PreorderGrammar`.
     temperature, top_k
         Sampling options; None for ``top_k`` keeps every allowed token.
     prefix
@@ -134,7 +135,7 @@ def propose(model: ChatSRForCausalLM, processor: ChatSRProcessor, points: np.nda
     _check_options(strategy, num_candidates, batch_size, temperature, top_k)
     prompt = DEFAULT_PROMPT if prompt is None else prompt
     batch = processor([points], [prompt])
-    grammar = _grammar(processor, batch, max_length, num_variables, operators, exclude)
+    grammar = _grammar(processor, batch, max_length, num_variables, operators, exclude, require)
     start = _check_prefix(prefix, grammar)
     was_training = model.training
     model.eval()
@@ -209,18 +210,19 @@ def sequence_log_probs(model: ChatSRForCausalLM, processor: ChatSRProcessor, poi
                        candidates: Sequence[Sequence[str]], *, prompt: str | None = None,
                        max_length: int = 20, num_variables: int | None = None,
                        operators: Iterable[str] | None = None, exclude: Iterable[str] = (),
-                       batch_size: int = 64) -> np.ndarray:
+                       require: Iterable[str] = (), batch_size: int = 64) -> np.ndarray:
     """Teacher-forced log-probability of each tree (and its EOS) for one point set.
 
     The quantity is `Candidate.log_prob`'s: pass the options given to `propose` and the scores
     match its candidates'. A tree the grammar rules out (longer than ``max_length``, with a
-    variable past ``num_variables`` or a forbidden operator) scores ``-inf``.
+    variable past ``num_variables``, a forbidden operator or without a required one) scores
+    ``-inf``.
 
     Parameters
     ----------
     candidates
         Preorder trees, in any spelling `Expression.parse` accepts.
-    prompt, max_length, num_variables, operators, exclude, batch_size
+    prompt, max_length, num_variables, operators, exclude, require, batch_size
         As for `propose`.
 
     Returns
@@ -235,7 +237,7 @@ def sequence_log_probs(model: ChatSRForCausalLM, processor: ChatSRProcessor, poi
     """
     prompt = DEFAULT_PROMPT if prompt is None else prompt
     batch = processor([points], [prompt])
-    grammar = _grammar(processor, batch, max_length, num_variables, operators, exclude)
+    grammar = _grammar(processor, batch, max_length, num_variables, operators, exclude, require)
     was_training = model.training
     model.eval()
     try:
@@ -246,7 +248,7 @@ def sequence_log_probs(model: ChatSRForCausalLM, processor: ChatSRProcessor, poi
 
 def _grammar(processor: ChatSRProcessor, batch: dict[str, torch.Tensor], max_length: int,
              num_variables: int | None, operators: Iterable[str] | None,
-             exclude: Iterable[str]) -> PreorderGrammar:
+             exclude: Iterable[str], require: Iterable[str]) -> PreorderGrammar:
     """The grammar for one encoded prompt; ``num_variables`` defaults from its points."""
     if num_variables is None:
         used = batch["points"][0, :, :-1].ne(0).any(dim=0)  # (max_dims,)
@@ -258,7 +260,8 @@ def _grammar(processor: ChatSRProcessor, batch: dict[str, torch.Tensor], max_len
     return PreorderGrammar(token_ids=grammar_token_ids(tokenizer),
                            eos_token_id=tokenizer.eos_token_id,
                            prompt_length=batch["input_ids"].shape[1], max_length=max_length,
-                           num_variables=num_variables, operators=operators, exclude=exclude)
+                           num_variables=num_variables, operators=operators, exclude=exclude,
+                           require=require)
 
 
 def _check_prefix(prefix: Sequence[str], grammar: PreorderGrammar) -> tuple[str, ...]:
@@ -289,9 +292,11 @@ def _check_prefix(prefix: Sequence[str], grammar: PreorderGrammar) -> tuple[str,
     if tokens and open_slots == 0:
         raise ValueError(f"prefix {tokens} is already a complete tree: nothing is left to "
                          f"propose; give an open prefix")
-    if open_slots > max_length - len(tokens):
-        raise ValueError(f"prefix {tokens} needs at least {open_slots} more tokens but "
-                         f"max_length={max_length} leaves {max_length - len(tokens)}")
+    owed = sum(arity(canonical_name(t)) for t in grammar.required_tokens if t not in tokens)
+    if open_slots + owed > max_length - len(tokens):
+        raise ValueError(f"prefix {tokens} needs at least {open_slots + owed} more tokens (with "
+                         f"the required operators) but max_length={max_length} leaves "
+                         f"{max_length - len(tokens)}")
     return tuple(tokens)
 
 

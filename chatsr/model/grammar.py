@@ -21,6 +21,12 @@ always allowed, and therefore:
 * EOS is forbidden while the tree is open and is the only token allowed once it is closed;
 * text tokens and other special tokens are never allowed.
 
+Required operators (``require``, the operators a prompt says the formula contains) extend the
+count: each one not yet written is owed its arity in tokens (itself, and a leaf for the operand
+a binary one adds), so a token is allowed only if ``open + owed <= max_length - length`` after
+it, and a leaf may not close the tree while anything is owed. A missing required operator
+always keeps this, so the argument above still holds and every tree holds them all.
+
 Examples
 --------
 >>> import torch
@@ -127,6 +133,8 @@ class PreorderGrammar(LogitsProcessor):
         None allows every operator that ``token_ids`` has.
     exclude
         Operator names that are never allowed, whatever ``operators`` says.
+    require
+        Operator names every tree must hold (each at least once); each must be allowed.
     allow_integers
         Whether the integer leaves ``const_1`` to ``const_5`` are allowed.
 
@@ -134,11 +142,14 @@ class PreorderGrammar(LogitsProcessor):
     ----------
     allowed_tokens : tuple of str
         The math tokens the grammar may emit.
+    required_tokens : tuple of str
+        The math tokens every tree must hold.
 
     Raises
     ------
     ValueError
-        When an argument is out of range, names an unknown operator, or leaves no leaf token.
+        When an argument is out of range, names an unknown operator, leaves no leaf token, or
+        requires an operator that is not allowed or more than ``max_length`` tokens can hold.
 
     Notes
     -----
@@ -169,7 +180,8 @@ class PreorderGrammar(LogitsProcessor):
 
     def __init__(self, *, token_ids: Mapping[str, int], eos_token_id: int, prompt_length: int,
                  max_length: int, num_variables: int, operators: Iterable[str] | None = None,
-                 exclude: Iterable[str] = (), allow_integers: bool = True) -> None:
+                 exclude: Iterable[str] = (), require: Iterable[str] = (),
+                 allow_integers: bool = True) -> None:
         # Unlike a sklearn estimator, a processor is built right before generate runs it: check
         # the arguments here, where the error still points at the caller's line.
         ids = _check_token_ids(token_ids)
@@ -200,13 +212,22 @@ class PreorderGrammar(LogitsProcessor):
                              f"{num_variables}, allow_integers={allow_integers} and token_ids has "
                              f"no {math_token(CONSTANT)}")
         allowed = [name for name in chosen if name not in excluded] + leaves
+        required = list(dict.fromkeys(_operator_names("require", require)))
+        if ruled_out := [name for name in required if name not in allowed]:
+            raise ValueError(f"require names {ruled_out}, which operators or exclude rule out")
+        if 1 + sum(map(arity, required)) > max_length:
+            raise ValueError(f"require names {required}, which need {1 + sum(map(arity, required))}"
+                             f" tokens with a leaf each, more than max_length={max_length}")
 
         self.eos_token_id = int(eos_token_id)
         self.prompt_length = int(prompt_length)
         self.max_length = int(max_length)
         self.allowed_tokens: tuple[str, ...] = tuple(math_token(name) for name in allowed)
+        self.required_tokens: tuple[str, ...] = tuple(math_token(name) for name in required)
         self._ids = torch.tensor([ids[name] for name in allowed])
         self._steps = torch.tensor([arity(name) - 1 for name in allowed])
+        self._required = torch.tensor([ids[name] for name in required], dtype=torch.long)
+        self._costs = torch.tensor([arity(name) for name in required], dtype=torch.long)
         self._tables: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor
@@ -233,11 +254,26 @@ class PreorderGrammar(LogitsProcessor):
         grammatical = (~tree | (in_vocab & allowed[safe] & (open_before > 0))).all(dim=1)  # (B,)
         open_slots = 1 + step.sum(dim=1)  # (B,)
         budget = self.max_length - tree.sum(dim=1) - 1  # (B,) tokens left after the next one
-        mask = allowed & (open_slots[:, None] + steps <= budget[:, None])  # (B, V)
+        open_after = open_slots[:, None] + steps  # (B, V)
+        owed = self._owed(generated, tree, vocab_size)  # (B, V) after each next token
+        mask = allowed & (open_after + owed <= budget[:, None]) & ((open_after > 0) | (owed == 0))
         eos_only = is_eos.any(dim=1) | ~grammatical | (open_slots <= 0) | ~mask.any(dim=1)  # (B,)
         mask &= ~eos_only[:, None]
         mask[:, self.eos_token_id] = eos_only
         return scores.masked_fill(~mask, float("-inf"))
+
+    def _owed(self, generated: torch.Tensor, tree: torch.Tensor, vocab_size: int
+              ) -> torch.Tensor:
+        """(B, V): tokens the required operators still missing would need after each token."""
+        device = generated.device
+        if not len(self._required):
+            return torch.zeros(1, vocab_size, dtype=torch.long, device=device)
+        required, costs = self._required.to(device), self._costs.to(device)
+        written = ((generated[:, :, None] == required) & tree[:, :, None]).any(dim=1)  # (B, R)
+        missing = torch.where(written, 0, costs)  # (B, R)
+        paid = torch.zeros(len(generated), vocab_size, dtype=torch.long, device=device)
+        paid.scatter_(1, required.expand_as(missing), missing)  # writing one pays its cost
+        return missing.sum(dim=1, keepdim=True) - paid
 
     def _lookup(self, vocab_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-vocabulary-id tables (V,): is the token allowed, and its change of open slots."""
