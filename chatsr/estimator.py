@@ -53,6 +53,7 @@ from chatsr.pipeline import (
     shortlist,
     stated_operators,
     to_user_units,
+    unit_monomials,
     units_prompt,
 )
 from chatsr.results import front_table, html_table, read_fit, text_table, write_fit
@@ -223,9 +224,10 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
 
         ``X_units`` (a unit string per column: ``"kg"``, ``"m/s^2"``, ``"J*s"``, ``"1"`` for
         dimensionless) and ``y_units`` (PySR's names) are read with pint, stated to the model
-        ("x1 is a length in m.") and keep the front to formulas whose dimensions agree
-        (numeric constants dimensionless); when none does, the best formula is reported with
-        a warning and ``consistent`` False.
+        ("x1 is a length in m."), seed the search with the products of powers of the columns
+        that have ``y``'s dimension and fit best (`chatsr.pipeline.unit_monomials`) and keep
+        the front to formulas whose dimensions agree (numeric constants dimensionless); when
+        none does, the best formula is reported with a warning and ``consistent`` False.
         """
         start = time.perf_counter()
         self._validate_params()
@@ -252,6 +254,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                                      exclude=exclude, require=require, record=record)
             prior = model_prior(model, tokenizer, problem.points,
                                 problem.operators & ENGINE_OPERATORS.keys())
+        seeds = [] if units is None else [
+            s for s in unit_monomials(problem.X_scaled, problem.y_scaled, units)
+            if {n for n in s if n in OPERATORS} <= problem.operators]
         budget = None if self.time_budget is None else max(
             0.05, (self.time_budget - (time.perf_counter() - start)) * SEARCH_SHARE)
         try:
@@ -263,7 +268,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                            settings=EngineSettings(population_size=self.population_size,
                                                    n_threads=self.n_jobs or 1),
                            on_round=lambda k, nmse: report(
-                               {"stage": "search", "round": k, "nmse": nmse}))
+                               {"stage": "search", "round": k, "nmse": nmse}), seeds=seeds)
             report({"stage": "tidy"})
             rows = self._tidy(found, problem, rng, start)
             front, best = select(rows if units is None else _consistent_rows(rows, units),

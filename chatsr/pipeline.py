@@ -41,12 +41,19 @@ from chatsr.search.tidy import cross_validated_loss
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import FitResult
 from chatsr.symbolic.operators import OPERATORS, ExpressionError, canonical_name
-from chatsr.symbolic.units import Dimension, is_consistent, parse_unit, unit_sentence
+from chatsr.symbolic.units import (
+    Dimension,
+    is_consistent,
+    monomial_exponents,
+    parse_unit,
+    unit_sentence,
+)
 
 __all__ = ["BOX_POINTS", "MAX_MAGNITUDE", "MIN_POINTS", "ORDER_ONE", "Problem", "Units",
            "column_names", "consistent", "defined_on_box", "make_proposer", "model_prior",
            "numeric_target", "prepare", "proposals_table", "read_units", "result_row",
-           "select", "shortlist", "stated_operators", "to_user_units", "units_prompt"]
+           "select", "shortlist", "stated_operators", "to_user_units", "unit_monomials",
+           "units_prompt"]
 
 MIN_POINTS = 5
 ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
@@ -333,6 +340,44 @@ def stated_operators(prompt: str | None, operators: Collection[str] | None,
             raise ValueError(f"prompt says the formula contains {name}, which operators or "
                              f"exclude rule out")
     return require, excluded
+
+
+def unit_monomials(X: np.ndarray, y: np.ndarray, units: Units, *, most: int = 8
+                   ) -> list[tuple[str, ...]]:
+    """Seeds from dimensional analysis: the ``most`` products of powers ``C*x1**a1*…`` that
+    have ``y``'s dimension (`chatsr.symbolic.units.monomial_exponents`) and fit ``y`` best by
+    least squares, as preorder tokens. A non-integer power of a column holding values <= 0 is
+    left out.
+
+    >>> X = np.random.default_rng(0).uniform(1, 2, size=(50, 3))
+    >>> units = read_units(["C", "F/m", "m"], "N", 3)
+    >>> unit_monomials(X, 0.08 * X[:, 0] ** 2 / (X[:, 1] * X[:, 2] ** 2), units)
+    [('div', 'mul', 'C', 'pow2', 'x1', 'mul', 'x2', 'pow2', 'x3')]
+    """
+    exponents = np.array(monomial_exponents(units.x_dims, units.y_dim), dtype=float)
+    if not len(exponents):
+        return []
+    whole = exponents == np.round(exponents)  # (M, n)
+    positive = (X > 0).all(axis=0)  # (n,)
+    exponents = exponents[(whole | positive).all(axis=1)]
+    with np.errstate(all="ignore"):
+        logs = np.log(np.abs(X))  # (N, n)
+        odd = (np.round(exponents) % 2 == 1) & (exponents == np.round(exponents))  # (M, n)
+        signs = 1.0 - 2.0 * (((X < 0).astype(float) @ odd.T) % 2)  # (N, M)
+        values = signs * np.exp(logs @ exponents.T)  # (N, M)
+        scale = (values * y[:, None]).sum(axis=0) / (values * values).sum(axis=0)  # (M,)
+        errors = ((y[:, None] - scale * values) ** 2).mean(axis=0)  # (M,)
+    errors = np.where(np.isfinite(errors), errors, np.inf)
+    seeds = []
+    c0 = sympy.Symbol("c0", real=True)
+    symbols = sympy.symbols(f"x1:{X.shape[1] + 1}", real=True)
+    for m in np.argsort(errors, kind="stable")[:most]:
+        if not np.isfinite(errors[m]):
+            break
+        monomial = sympy.Mul(c0, *(s ** sympy.nsimplify(a) for s, a in
+                                   zip(symbols, exponents[m], strict=True)))
+        seeds.append(Expression.from_sympy(monomial).names)
+    return seeds
 
 
 def consistent(expression: Expression, units: Units) -> bool:

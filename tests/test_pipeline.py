@@ -12,11 +12,13 @@ from chatsr.pipeline import (
     Problem,
     make_proposer,
     prepare,
+    read_units,
     result_row,
     select,
     shortlist,
     stated_operators,
     to_user_units,
+    unit_monomials,
 )
 from chatsr.results import front_table
 from chatsr.search.refine import Equation, search
@@ -164,3 +166,16 @@ def test_select_needs_a_row():
 def test_stated_operators_that_cannot_hold_are_named(prompt, operators, exclude, message):
     with pytest.raises(ValueError, match=message):
         stated_operators(prompt, operators, exclude)
+
+
+def test_unit_monomials_put_the_law_first_and_skip_roots_of_negative_columns():
+    rng = np.random.default_rng(1)
+    X = np.column_stack([rng.uniform(1, 3, 80), rng.uniform(-2, 2, 80), rng.uniform(1, 3, 80)])
+    y = 3.0 * X[:, 0] * X[:, 1] ** 2 / X[:, 2]
+    units = read_units(["kg", "m", "s"], "kg*m^2/s", 3)
+    seeds = unit_monomials(X, y, units)
+    assert Expression.parse(seeds[0]).names == ("div", "mul", "mul", "C", "x1", "pow2", "x2",
+                                                 "x3")
+    assert not any("sqrt" in s for s in seeds)  # x2 holds negative values: no root of it
+    found = search(None, X, y, max_rounds=0, time_budget=None, seeds=seeds[:1], random_state=0)
+    assert found[0].source == "units" and found[0].nmse < 1e-12

@@ -14,6 +14,7 @@ from chatsr.symbolic.units import (
     dimension_of,
     is_consistent,
     linear_dimensions,
+    monomial_exponents,
     parse_unit,
     quantity_name,
     unit_sentence,
@@ -116,3 +117,16 @@ def test_generated_samples_with_units_are_consistent():
         stated = [f for f in parse_prompt(s["conversations"][0]["value"]) if f.kind == "unit"]
         assert {f.value[0] for f in stated} == set(s["units"])  # every unit in the prompt
         assert all(check_fact(f, s) for f in stated)
+
+
+def test_monomial_exponents_are_every_product_of_powers_with_the_targets_dimension():
+    dims = [parse_unit("m"), parse_unit("s"), parse_unit("kg")]
+    found = monomial_exponents(dims, parse_unit("N"))
+    assert found == [(Fraction(1), Fraction(-2), Fraction(1))]
+    # a dimensionless column is free: each of its grid exponents gives one monomial
+    free = monomial_exponents([parse_unit("m"), parse_unit("1")], parse_unit("m"))
+    assert [a[0] for a in free] == [1] * 9 and sorted(a[1] for a in free) == [
+        Fraction(k, 2) for k in range(-4, 5)]
+    for exponents in free + found:
+        assert all((a * 2).denominator == 1 and abs(a) <= 2 for a in exponents)
+    assert monomial_exponents([parse_unit("m")], parse_unit("s")) == []  # no power of m is s

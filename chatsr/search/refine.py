@@ -76,7 +76,7 @@ class Equation:
 
     skeleton: tuple[str, ...]
     fit: FitResult
-    source: str  # "model", "prefix" or "engine"
+    source: str  # "model", "prefix", "units" (a seed) or "engine"
     nmse: float  # loss / var(y), both weighted: the accuracy the reward uses
 
     @property
@@ -243,7 +243,8 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
            random_state: int | np.random.Generator | None = None,
            sample_weight: np.ndarray | None = None, loss: str = "mse",
            settings: EngineSettings | None = None,
-           on_round: Callable[[int, float], None] | None = None) -> list[Equation]:
+           on_round: Callable[[int, float], None] | None = None,
+           seeds: Sequence[Sequence[str]] = ()) -> list[Equation]:
     """Seed the engine with the model's proposals for ``X``, ``y`` and evolve them, the model
     resampling around the best between rounds, until the budget ends.
 
@@ -282,6 +283,9 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         The engine's (`chatsr.search.engine.EngineSettings`; None: its defaults).
     on_round
         Called after each round with its number and the best NMSE so far (progress).
+    seeds
+        Preorder formulas from elsewhere (dimensional analysis) that join the first round's
+        proposals.
 
     Returns the fitted candidates (the model's and the engine's last front, refitted), best
     reward first.
@@ -298,6 +302,8 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
     if max_rounds == 0:
         for tokens in proposals:
             pool.add(tokens, "model")
+        for tokens in seeds:
+            pool.add(tokens, "units")
         return pool.ranked()
     pool.deadline = float("inf") if time_budget is None else start + time_budget
     max_rounds = float("inf") if max_rounds is None else max_rounds
@@ -311,7 +317,8 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
                         CORE_OPERATORS if core is None else core),
                     seed=int(rng.integers(2**31)))
     origins: dict[str, str] = {}  # skeleton -> who wrote it, for the results' source column
-    engine.add(_expressions(proposals, origins, "model"), fit=True)
+    engine.add(_expressions(proposals, origins, "model") + _expressions(seeds, origins, "units"),
+               fit=True)
     rounds, per_generation, per_call, front = 0, 0.0, 0.0, []
     refits = []  # seconds of each refit of an engine formula
     # On a clock the model resamples after every round while what it writes reaches the

@@ -28,6 +28,7 @@ False
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,8 @@ from chatsr.symbolic.evaluation import evaluate
 from chatsr.symbolic.operators import CONSTANT, OPERATORS
 
 __all__ = ["BASE_UNITS", "QUANTITIES", "Dimension", "dimension_of", "is_consistent",
-           "linear_dimensions", "parse_unit", "quantity_name", "unit_sentence"]
+           "linear_dimensions", "monomial_exponents", "parse_unit", "quantity_name",
+           "unit_sentence"]
 
 # SI base dimensions in pint's names, and the base unit each is written in
 _PINT_BASES = ("[length]", "[mass]", "[time]", "[current]", "[temperature]", "[substance]",
@@ -324,3 +326,42 @@ def is_consistent(names: Sequence[str],
     """
     y = y_dim if isinstance(y_dim, Dimension) else parse_unit(y_dim)
     return dimension_of(names, x_dims, constants) == y
+
+
+def monomial_exponents(x_dims: Sequence[Dimension], y_dim: Dimension, *, bound: int = 2,
+                       denominator: int = 2, most: int = 30_000) -> list[tuple[Fraction, ...]]:
+    """The exponents ``a`` for which ``x1**a1 * x2**a2 * …`` has the dimension ``y_dim``,
+    each a multiple of ``1/denominator`` between ``-bound`` and ``bound``: the monomials
+    dimensional analysis allows (times a dimensionless constant). Solved exactly on the
+    dimensions' matrix, the free exponents (one per independent dimensionless group) tried on
+    that grid; none when more than ``most`` combinations would be tried, or when no product of
+    powers has ``y_dim``.
+
+    >>> [tuple(map(str, a)) for a in monomial_exponents(
+    ...     [parse_unit("C"), parse_unit("F/m"), parse_unit("m")], parse_unit("N"))]
+    [('2', '-1', '-2')]
+    >>> len(monomial_exponents([parse_unit("m"), parse_unit("m")], parse_unit("m^2")))  # x1/x2
+    5
+    """
+    import sympy
+
+    n = len(x_dims)
+    augmented = sympy.Matrix([[d.exponents[k] for d in x_dims] + [y_dim.exponents[k]]
+                              for k in range(len(BASE_UNITS))])
+    reduced, pivots = augmented.rref()
+    if n in pivots:  # a row 0 = b != 0: no product of powers has y's dimension
+        return []
+    rows = [[Fraction(int(v.p), int(v.q)) for v in reduced.row(i)] for i in range(len(pivots))]
+    free = [j for j in range(n) if j not in pivots]
+    grid = [Fraction(k, denominator) for k in range(-bound * denominator, bound * denominator + 1)]
+    if len(grid) ** len(free) > most:
+        return []
+    found = []
+    for values in itertools.product(grid, repeat=len(free)):
+        exponents = dict(zip(free, values, strict=True))
+        for row, pivot in zip(rows, pivots, strict=True):
+            exponents[pivot] = row[n] - sum(row[j] * v for j, v in zip(free, values, strict=True))
+        if all(abs(a) <= bound and (a * denominator).denominator == 1
+               for a in exponents.values()):
+            found.append(tuple(exponents[j] for j in range(n)))
+    return found
