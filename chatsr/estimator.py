@@ -72,6 +72,11 @@ POLISH_TIME_LIMIT = 0.2
 # refitting and tidying its front in the user's units
 SEARCH_SHARE = 0.8
 ROW_TIME = 0.05  # first guess of the seconds one row's checks take (the held-out refits)
+# A dimensionally consistent formula fits when its R² on the data reaches EXACT_FIT_R2 or it
+# leaves at most CONSISTENT_FIT times the best formula's unexplained variance; when none
+# fits, units do not cost accuracy: the best is reported, flagged inconsistent
+EXACT_FIT_R2 = 0.999
+CONSISTENT_FIT = 10.0
 
 
 class ChatSRRegressor(RegressorMixin, BaseEstimator):
@@ -227,7 +232,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         ("x1 is a length in m."), seed the search with the products of powers of the columns
         that have ``y``'s dimension and fit best (`chatsr.pipeline.unit_monomials`) and keep
         the front to formulas whose dimensions agree (numeric constants dimensionless); when
-        none does, the best formula is reported with a warning and ``consistent`` False.
+        none of those fits the data (R² 0.999, or within ten times the best formula's
+        unexplained variance), the best formula is reported with a warning and
+        ``consistent`` False.
         """
         start = time.perf_counter()
         self._validate_params()
@@ -478,15 +485,19 @@ def _names(value: str | Sequence[str] | None, argument: str) -> list[str] | None
 
 
 def _consistent_rows(rows: list[dict[str, Any]], units: Any) -> list[dict[str, Any]]:
-    """The rows whose formula is dimensionally consistent with ``units``, marked so; all of
-    them, marked inconsistent and with a warning, when none is."""
+    """The rows whose formula is dimensionally consistent with ``units``, marked so, when one
+    of them fits (`CONSISTENT_FIT`); all of them, with a warning, when none does."""
     for row in rows:
         row["consistent"] = consistent(row["expression"], units)
     kept = [row for row in rows if row["consistent"]]
-    if rows and not kept:
-        warnings.warn(f"no formula found is dimensionally consistent with X_units={units.x} "
-                      f"and y_units={units.y!r}; the best is reported with consistent=False",
-                      UserWarning, stacklevel=3)
+    unexplained = min((1 - row["r2"] for row in rows), default=0.0)
+    fits = [row for row in kept
+            if 1 - row["r2"] <= max(CONSISTENT_FIT * unexplained, 1 - EXACT_FIT_R2)]
+    if rows and not fits:
+        warnings.warn(f"no formula found that is dimensionally consistent with X_units="
+                      f"{units.x} and y_units={units.y!r} fits the data (R² {EXACT_FIT_R2} or "
+                      f"within {CONSISTENT_FIT}x the best's unexplained variance); the best "
+                      f"is reported with consistent=False", UserWarning, stacklevel=3)
         return rows
     return kept
 

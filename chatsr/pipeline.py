@@ -374,8 +374,13 @@ def unit_monomials(X: np.ndarray, y: np.ndarray, units: Units, *, most: int = 8
     for m in np.argsort(errors, kind="stable")[:most]:
         if not np.isfinite(errors[m]):
             break
-        monomial = sympy.Mul(c0, *(s ** sympy.nsimplify(a) for s, a in
-                                   zip(symbols, exponents[m], strict=True)))
+        # one root of the half-integer powers, sqrt(x1*x2/x3), not a product of roots (the
+        # same on the positive columns that non-integer powers need)
+        whole_part = sympy.Mul(*(s ** int(a) for s, a in zip(symbols, exponents[m], strict=True)
+                                 if a == round(a)))
+        root = sympy.Mul(*(s ** int(2 * a) for s, a in zip(symbols, exponents[m], strict=True)
+                           if a != round(a)))
+        monomial = c0 * whole_part * (sympy.sqrt(root, evaluate=False) if root != 1 else 1)
         seeds.append(Expression.from_sympy(monomial).names)
     return seeds
 
