@@ -35,12 +35,12 @@ from sklearn.utils.validation import _check_sample_weight
 from chatsr.data.datasets import label_columns
 from chatsr.data.prompts import stated_facts
 from chatsr.data.records import pack_points
-from chatsr.search.refine import Equation, Proposer
+from chatsr.search.refine import Equation, Proposer, subtree_spans
 from chatsr.search.selection import ModelSelection, pareto_front, penalized_loss, select_best
 from chatsr.search.tidy import cross_validated_loss
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import FitResult
-from chatsr.symbolic.operators import OPERATORS, ExpressionError, canonical_name
+from chatsr.symbolic.operators import CONSTANT, OPERATORS, ExpressionError, canonical_name
 from chatsr.symbolic.units import (
     Dimension,
     is_consistent,
@@ -236,8 +236,9 @@ def model_prior(model: Any, tokenizer: Any, points: np.ndarray,
 def defined_on_box(expression: Expression, X: np.ndarray, rng: np.random.Generator,
                    n: int = BOX_POINTS) -> bool:
     """Whether ``expression`` is finite on ``X`` and on ``n`` random points of the box that the
-    columns of ``X`` span: a formula undefined inside the data's ranges (``log(x1 - 2)`` on
-    ``x1`` in [1, 3]) must not be chosen because the training points happen to miss the gap.
+    columns of ``X`` span, with no denominator changing sign there: a formula undefined inside
+    the data's ranges (``log(x1 - 2)`` or ``1/(x1 - 2.05)`` on ``x1`` in [1, 3]) must not be
+    chosen because the training points happen to miss the gap or the pole.
 
     >>> X = np.linspace(1.0, 3.0, 11).reshape(-1, 1)  # x1 = 2 is a point, 2.1 is not
     >>> rng = np.random.default_rng(0)
@@ -245,10 +246,32 @@ def defined_on_box(expression: Expression, X: np.ndarray, rng: np.random.Generat
     True
     >>> defined_on_box(Expression.parse("sqrt sin * const_3 x1"), X, rng)
     False
+    >>> defined_on_box(Expression.parse("div x1 - x1 C").with_constants([2.05]), X, rng)
+    False
     """
     box = rng.uniform(X.min(axis=0), X.max(axis=0), size=(n, X.shape[1]))
     with np.errstate(all="ignore"):
-        return all(np.isfinite(expression(points)).all() for points in (X, box))
+        return (all(np.isfinite(expression(points)).all() for points in (X, box))
+                and not _pole_inside(expression, np.vstack([X, box])))
+
+
+def _pole_inside(expression: Expression, points: np.ndarray) -> bool:
+    """Whether the denominator of a ``div`` or ``inv`` takes both signs on ``points``: on the
+    box they span it is then zero somewhere (it is continuous where the formula is finite), a
+    pole that random points only come near."""
+    names, values = expression.names, list(expression.constants or [])
+    spans = subtree_spans(names)
+    for i, name in enumerate(names):
+        if name not in ("div", "inv"):
+            continue
+        start = spans[i + 1][1] if name == "div" else i + 1
+        end = spans[start][1]
+        first, count = names[:start].count(CONSTANT), names[start:end].count(CONSTANT)
+        denominator = Expression(names[start:end], values[first:first + count] if count else None)
+        signs = np.sign(denominator(points))
+        if (signs < 0).any() and (signs > 0).any():
+            return True
+    return False
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.model.tokenizer import load_tokenizer
 from chatsr.pipeline import (
     Problem,
+    defined_on_box,
     make_proposer,
     prepare,
     read_units,
@@ -179,3 +180,16 @@ def test_unit_monomials_put_the_law_first_and_skip_roots_of_negative_columns():
     assert not any("sqrt" in s for s in seeds)  # x2 holds negative values: no root of it
     found = search(None, X, y, max_rounds=0, time_budget=None, seeds=seeds[:1], random_state=0)
     assert found[0].source == "units" and found[0].nmse < 1e-12
+
+
+def test_a_pole_between_the_points_leaves_the_formula_undefined_on_the_box():
+    X = np.linspace(0.0, 10.0, 40).reshape(-1, 1)
+    rng = np.random.default_rng(0)
+    # 1/(2178.67 - 911.16*x1) is finite at every point but has a pole at x1 = 2.391
+    pole = Expression.parse("mul C exp mul x1 add C inv sub C mul C x1").with_constants(
+        [0.8, -0.3, 2178.67, 911.16])
+    assert np.isfinite(pole(X)).all()
+    assert not defined_on_box(pole, X, rng)
+    safe = Expression.parse("mul C exp mul x1 add C inv add C mul C x1").with_constants(
+        [0.8, -0.3, 2178.67, 911.16])
+    assert defined_on_box(safe, X, rng)
