@@ -261,9 +261,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                                      exclude=exclude, require=require, record=record)
             prior = model_prior(model, tokenizer, problem.points,
                                 problem.operators & ENGINE_OPERATORS.keys())
-        seeds = [] if units is None else [
-            s for s in unit_monomials(problem.X_scaled, problem.y_scaled, units)
-            if {n for n in s if n in OPERATORS} <= problem.operators]
+        seeds = [] if units is None else unit_monomials(problem.X_scaled, problem.y_scaled, units)
         budget = None if self.time_budget is None else max(
             0.05, (self.time_budget - (time.perf_counter() - start)) * SEARCH_SHARE)
         try:

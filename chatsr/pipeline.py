@@ -381,11 +381,11 @@ def unit_monomials(X: np.ndarray, y: np.ndarray, units: Units, *, most: int = 8
     if not len(exponents):
         return []
     whole = exponents == np.round(exponents)  # (M, n)
-    positive = (X > 0).all(axis=0)  # (n,)
-    exponents = exponents[(whole | positive).all(axis=1)]
+    keep = (whole | (X > 0).all(axis=0)).all(axis=1)  # (M,)
+    exponents, whole = exponents[keep], whole[keep]
     with np.errstate(all="ignore"):
         logs = np.log(np.abs(X))  # (N, n)
-        odd = (np.round(exponents) % 2 == 1) & (exponents == np.round(exponents))  # (M, n)
+        odd = whole & (exponents % 2 == 1)  # (M, n)
         signs = 1.0 - 2.0 * (((X < 0).astype(float) @ odd.T) % 2)  # (N, M)
         values = signs * np.exp(logs @ exponents.T)  # (N, M)
         scale = (values * y[:, None]).sum(axis=0) / (values * values).sum(axis=0)  # (M,)
@@ -399,10 +399,9 @@ def unit_monomials(X: np.ndarray, y: np.ndarray, units: Units, *, most: int = 8
             break
         # one root of the half-integer powers, sqrt(x1*x2/x3), not a product of roots (the
         # same on the positive columns that non-integer powers need)
-        whole_part = sympy.Mul(*(s ** int(a) for s, a in zip(symbols, exponents[m], strict=True)
-                                 if a == round(a)))
-        root = sympy.Mul(*(s ** int(2 * a) for s, a in zip(symbols, exponents[m], strict=True)
-                           if a != round(a)))
+        powers = list(zip(symbols, exponents[m], whole[m], strict=True))
+        whole_part = sympy.Mul(*(s ** int(a) for s, a, w in powers if w))
+        root = sympy.Mul(*(s ** int(2 * a) for s, a, w in powers if not w))
         monomial = c0 * whole_part * (sympy.sqrt(root, evaluate=False) if root != 1 else 1)
         seeds.append(Expression.from_sympy(monomial).names)
     return seeds

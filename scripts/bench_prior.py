@@ -65,11 +65,10 @@ def main() -> None:
     print(f"| prompt | decoder | {' | '.join(groups)} |\n|---|---|---|---|")
     for label, context in prompts.items():
         require, exclude = stated_operators(context, None, ())
-        rules = {"model alone": {}, "with the stated operators": dict(require=require,
-                                                                      exclude=exclude)}
+        rules = {"model alone": {}}
+        if require or exclude:
+            rules["with the stated operators"] = dict(require=require, exclude=exclude)
         for decoder, options in rules.items():
-            if decoder != "model alone" and not (require or exclude):
-                continue
             shares = []
             for records in groups.values():
                 hits = total = 0

@@ -180,6 +180,9 @@ def test_unit_monomials_put_the_law_first_and_skip_roots_of_negative_columns():
     assert not any("sqrt" in s for s in seeds)  # x2 holds negative values: no root of it
     found = search(None, X, y, max_rounds=0, time_budget=None, seeds=seeds[:1], random_state=0)
     assert found[0].source == "units" and found[0].nmse < 1e-12
+    ruled_out = search(None, X, y, max_rounds=0, time_budget=None, seeds=seeds[:1],
+                       operators=["add", "mul", "pow2"], random_state=0)
+    assert ruled_out == []  # the seed divides: operators leave it out
 
 
 def test_a_pole_between_the_points_leaves_the_formula_undefined_on_the_box():

@@ -285,7 +285,7 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         Called after each round with its number and the best NMSE so far (progress).
     seeds
         Preorder formulas from elsewhere (dimensional analysis) that join the first round's
-        proposals.
+        proposals; those holding an operator outside ``operators`` are left out.
 
     Returns the fitted candidates (the model's and the engine's last front, refitted), best
     reward first.
@@ -299,6 +299,8 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
     proposals = [] if propose is None else list(
         propose((), num_candidates, int(rng.integers(2**31))))
     model_time = time.perf_counter() - start
+    allowed = set(OPERATORS) if operators is None else {canonical_name(n) for n in operators}
+    seeds = [s for s in seeds if {canonical_name(t) for t in s} & OPERATORS.keys() <= allowed]
     if max_rounds == 0:
         for tokens in proposals:
             pool.add(tokens, "model")
@@ -307,7 +309,6 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         return pool.ranked()
     pool.deadline = float("inf") if time_budget is None else start + time_budget
     max_rounds = float("inf") if max_rounds is None else max_rounds
-    allowed = set(OPERATORS) if operators is None else {canonical_name(n) for n in operators}
     rows = np.arange(len(y))
     if len(rows) > ENGINE_POINTS:
         rows = np.sort(rng.choice(len(y), ENGINE_POINTS, replace=False))
