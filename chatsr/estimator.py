@@ -48,6 +48,7 @@ from chatsr.pipeline import (
     prepare,
     proposals_table,
     read_units,
+    reduce_by_units,
     result_row,
     select,
     shortlist,
@@ -71,6 +72,9 @@ POLISH_TIME_LIMIT = 0.2
 # of the time left after the model's first round, the search's share; the rest is for
 # refitting and tidying its front in the user's units
 SEARCH_SHARE = 0.8
+# with units, of the search's time, the share of a first search on the dimensionless groups
+# (fewer columns; what it finds seeds the search on the columns)
+GROUPS_SHARE = 0.5
 ROW_TIME = 0.05  # first guess of the seconds one row's checks take (the held-out refits)
 # A dimensionally consistent formula fits when its R² on the data reaches EXACT_FIT_R2 or it
 # leaves at most CONSISTENT_FIT times the best formula's unexplained variance; when none
@@ -234,7 +238,9 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         the front to formulas whose dimensions agree (numeric constants dimensionless); when
         none of those fits the data (R² 0.999, or within ten times the best formula's
         unexplained variance), the best formula is reported with a warning and
-        ``consistent`` False.
+        ``consistent`` False. Where the dimensionless groups are fewer than the columns
+        (Buckingham π, `chatsr.pipeline.reduce_by_units`), part of the search's time goes to
+        a search on the groups first, and what it finds seeds the search on the columns.
         """
         start = time.perf_counter()
         self._validate_params()
@@ -245,35 +251,37 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         units = read_units(X_units, y_units, X.shape[1])
         model, tokenizer = self._model()
         rng = np.random.default_rng(self.random_state)
+        max_dims = DEFAULT_MAX_VARS if model is None else model.config.max_dims
         problem = prepare(X, y, sample_weight=sample_weight, variable_names=names,
                           loss=self.loss, operators=operators, exclude=exclude,
-                          max_points=self.max_points, rng=rng,
-                          max_dims=DEFAULT_MAX_VARS if model is None else model.config.max_dims)
+                          max_points=self.max_points, rng=rng, max_dims=max_dims)
         self.loss_, self.variable_names_ = problem.loss, problem.variable_names
         self.model_points_ = problem.points
-        proposer, prior, record = None, None, []
+        record: list[tuple[tuple[str, ...], float]] = []
         report = self._reporter(start)
-        if model is not None:
-            report({"stage": "propose"})
-            proposer = make_proposer(model, tokenizer, problem.points, num_variables=X.shape[1],
-                                     strategy=self.strategy, max_length=self.max_length,
-                                     prompt=units_prompt(prompt, units), operators=operators,
-                                     exclude=exclude, require=require, record=record)
-            prior = model_prior(model, tokenizer, problem.points,
-                                problem.operators & ENGINE_OPERATORS.keys())
+        rules = dict(model=model, tokenizer=tokenizer, rng=rng, operators=operators,
+                     exclude=exclude, require=require)
         seeds = [] if units is None else unit_monomials(problem.X_scaled, problem.y_scaled, units)
-        budget = None if self.time_budget is None else max(
+        reduction = None if units is None or "mul" not in problem.operators else reduce_by_units(
+            problem.X_scaled, problem.y_scaled, units, rng=rng, max_dims=max_dims,
+            sample_weight=problem.weight, operators=problem.operators,
+            max_points=self.max_points)
+        until = None if self.time_budget is None else time.perf_counter() + max(
             0.05, (self.time_budget - (time.perf_counter() - start)) * SEARCH_SHARE)
         try:
-            found = search(proposer, problem.X_scaled, problem.y_scaled, time_budget=budget,
-                           max_rounds=self.max_rounds, num_candidates=self.num_candidates,
-                           operators=problem.operators, prior=prior, random_state=rng,
-                           core=None if operators is None else problem.operators,
-                           sample_weight=problem.weight, loss=problem.loss,
-                           settings=EngineSettings(population_size=self.population_size,
-                                                   n_threads=self.n_jobs or 1),
-                           on_round=lambda k, nmse: report(
-                               {"stage": "search", "round": k, "nmse": nmse}), seeds=seeds)
+            if model is not None:
+                report({"stage": "propose"})
+            if reduction is not None:  # its formulas, consistent by construction, seed
+                n_groups = reduction.problem.X.shape[1]
+                dimensionless = read_units(["1"] * n_groups, "1", n_groups)
+                grouped = self._search(
+                    reduction.problem, None if until is None else
+                    time.perf_counter() + (until - time.perf_counter()) * GROUPS_SHARE,
+                    prompt=units_prompt(None, dimensionless), **rules)
+                seeds += [s for e in shortlist(grouped) if (s := reduction.in_columns(e))]
+            found = self._search(problem, until, prompt=units_prompt(prompt, units),
+                                 record=record, seeds=seeds, on_round=lambda k, nmse: report(
+                                     {"stage": "search", "round": k, "nmse": nmse}), **rules)
             report({"stage": "tidy"})
             rows = self._tidy(found, problem, rng, start)
             front, best = select(rows if units is None else _consistent_rows(rows, units),
@@ -286,6 +294,34 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
         self.expression_ = self.best_["expression"]
         self.fit_time_ = time.perf_counter() - start
         return self
+
+    def _search(self, problem: Any, until: float | None, *, model: Any, tokenizer: Any,
+                rng: np.random.Generator, operators: list[str] | None, exclude: list[str],
+                require: list[str], prompt: str | None,
+                record: list[tuple[tuple[str, ...], float]] | None = None,
+                on_round: Callable[[int, float], None] | None = None,
+                seeds: Sequence[tuple[str, ...]] = ()) -> list[Any]:
+        """The engine on ``problem``'s rescaled data until the clock reads ``until`` (None:
+        ``max_rounds``), seeded by ``seeds`` and, with a model, steered by its proposals for
+        ``problem``'s points and ``prompt`` (fresh ones appended to ``record``)."""
+        proposer, prior = None, None
+        if model is not None:
+            proposer = make_proposer(model, tokenizer, problem.points,
+                                     num_variables=problem.X.shape[1], strategy=self.strategy,
+                                     max_length=self.max_length, prompt=prompt,
+                                     operators=operators, exclude=exclude, require=require,
+                                     record=record)
+            prior = model_prior(model, tokenizer, problem.points,
+                                problem.operators & ENGINE_OPERATORS.keys())
+        return search(proposer, problem.X_scaled, problem.y_scaled,
+                      time_budget=None if until is None else max(0.05, until - time.perf_counter()),
+                      max_rounds=self.max_rounds, num_candidates=self.num_candidates,
+                      operators=problem.operators, prior=prior, random_state=rng,
+                      core=None if operators is None else problem.operators,
+                      sample_weight=problem.weight, loss=problem.loss,
+                      settings=EngineSettings(population_size=self.population_size,
+                                              n_threads=self.n_jobs or 1),
+                      on_round=on_round, seeds=seeds)
 
     def _reporter(self, start: float) -> Callable[[dict[str, Any]], None]:
         """What ``fit`` calls at each stage and round: the ``callback`` and, with

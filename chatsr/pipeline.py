@@ -43,17 +43,18 @@ from chatsr.symbolic.fitting import FitResult
 from chatsr.symbolic.operators import CONSTANT, OPERATORS, ExpressionError, canonical_name
 from chatsr.symbolic.units import (
     Dimension,
+    dimensionless_groups,
     is_consistent,
     monomial_exponents,
     parse_unit,
     unit_sentence,
 )
 
-__all__ = ["BOX_POINTS", "MAX_MAGNITUDE", "MIN_POINTS", "ORDER_ONE", "Problem", "Units",
-           "column_names", "consistent", "defined_on_box", "make_proposer", "model_prior",
-           "numeric_target", "prepare", "proposals_table", "read_units", "result_row",
-           "select", "shortlist", "stated_operators", "to_user_units", "unit_monomials",
-           "units_prompt"]
+__all__ = ["BOX_POINTS", "MAX_MAGNITUDE", "MIN_POINTS", "ORDER_ONE", "Problem", "Reduction",
+           "Units", "column_names", "consistent", "defined_on_box", "make_proposer",
+           "model_prior", "numeric_target", "prepare", "proposals_table", "read_units",
+           "reduce_by_units", "result_row", "select", "shortlist", "stated_operators",
+           "to_user_units", "unit_monomials", "units_prompt"]
 
 MIN_POINTS = 5
 ORDER_ONE = (0.1, 10.0)  # a column whose root mean square lies here is left in its units
@@ -380,31 +381,102 @@ def unit_monomials(X: np.ndarray, y: np.ndarray, units: Units, *, most: int = 8
     exponents = np.array(monomial_exponents(units.x_dims, units.y_dim), dtype=float)
     if not len(exponents):
         return []
-    whole = exponents == np.round(exponents)  # (M, n)
-    keep = (whole | (X > 0).all(axis=0)).all(axis=1)  # (M,)
-    exponents, whole = exponents[keep], whole[keep]
+    exponents = exponents[_real_powers(X, exponents)]
     with np.errstate(all="ignore"):
-        logs = np.log(np.abs(X))  # (N, n)
-        odd = whole & (exponents % 2 == 1)  # (M, n)
-        signs = 1.0 - 2.0 * (((X < 0).astype(float) @ odd.T) % 2)  # (N, M)
-        values = signs * np.exp(logs @ exponents.T)  # (N, M)
+        values = _powers(X, exponents)  # (N, M)
         scale = (values * y[:, None]).sum(axis=0) / (values * values).sum(axis=0)  # (M,)
         errors = ((y[:, None] - scale * values) ** 2).mean(axis=0)  # (M,)
     errors = np.where(np.isfinite(errors), errors, np.inf)
-    seeds = []
     c0 = sympy.Symbol("c0", real=True)
     symbols = sympy.symbols(f"x1:{X.shape[1] + 1}", real=True)
-    for m in np.argsort(errors, kind="stable")[:most]:
-        if not np.isfinite(errors[m]):
-            break
-        # one root of the half-integer powers, sqrt(x1*x2/x3), not a product of roots (the
-        # same on the positive columns that non-integer powers need)
-        powers = list(zip(symbols, exponents[m], whole[m], strict=True))
-        whole_part = sympy.Mul(*(s ** int(a) for s, a, w in powers if w))
-        root = sympy.Mul(*(s ** int(2 * a) for s, a, w in powers if not w))
-        monomial = c0 * whole_part * (sympy.sqrt(root, evaluate=False) if root != 1 else 1)
-        seeds.append(Expression.from_sympy(monomial).names)
-    return seeds
+    return [Expression.from_sympy(c0 * _monomial(symbols, exponents[m])).names
+            for m in np.argsort(errors, kind="stable")[:most] if np.isfinite(errors[m])]
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A problem restated in its dimensionless groups (Buckingham π): ``problem``'s columns
+    are the ``groups`` (products of powers of the original columns, in ``x1, x2, …``) and its
+    target is ``y / scale``, so that a formula ``f`` for it is ``y = scale * f(groups)``."""
+
+    problem: Problem
+    scale: sympy.Expr
+    groups: tuple[sympy.Expr, ...]
+
+    def in_columns(self, equation: Equation) -> tuple[str, ...] | None:
+        """A formula found for the groups as preorder tokens in the original columns (its
+        constants as ``C``, to be refitted); None if sympy's form cannot be parsed back."""
+        expression = to_user_units(equation, self.problem)
+        if expression is None:
+            return None
+        symbols = sympy.symbols(f"x1:{len(self.groups) + 1}", real=True)
+        formula = expression.to_sympy().xreplace(dict(zip(symbols, self.groups, strict=True)))
+        try:
+            return Expression.from_sympy(self.scale * formula).names
+        except (ExpressionError, ValueError):
+            return None
+
+
+def reduce_by_units(X: np.ndarray, y: np.ndarray, units: Units, *, max_dims: int,
+                    rng: np.random.Generator, **prepared: Any) -> Reduction | None:
+    """The problem in its dimensionless groups (`chatsr.symbolic.units.dimensionless_groups`),
+    prepared (`prepare`, with ``prepared``'s options) for a search of its own: fewer columns,
+    and every formula found for them is consistent. None where the groups would not be fewer
+    columns, a non-integer power would meet a column holding values <= 0, or the target in
+    the groups is not finite or is constant.
+
+    >>> X = np.random.default_rng(0).uniform(1, 2, size=(50, 4))
+    >>> units = read_units(["C", "C", "F/m", "m"], "N", 4)
+    >>> y = X[:, 0] * X[:, 1] / (X[:, 2] * X[:, 3] ** 2)
+    >>> reduction = reduce_by_units(X, y, units, max_dims=4, rng=np.random.default_rng(0))
+    >>> reduction.scale, reduction.groups
+    (x1**2/(x3*x4**2), (x2/x1,))
+    """
+    solved = dimensionless_groups(units.x_dims, units.y_dim)
+    if solved is None or not solved[1] or len(solved[1]) >= X.shape[1]:
+        return None
+    exponents = np.array([solved[0], *solved[1]], dtype=float)
+    if not _real_powers(X, exponents).all():
+        return None
+    with np.errstate(all="ignore"):
+        values = _powers(X, exponents)  # (N, 1 + groups)
+        target = y / values[:, 0]
+    if not (np.isfinite(values).all() and np.isfinite(target).all()):
+        return None
+    if np.ptp(target) <= 1e-9 * np.abs(target).max():  # y = C * scale: a unit monomial
+        return None
+    try:
+        problem = prepare(values[:, 1:], target, max_dims=max_dims, rng=rng, **prepared)
+    except ValueError:  # a group that is zero throughout
+        return None
+    symbols = sympy.symbols(f"x1:{X.shape[1] + 1}", real=True)
+    return Reduction(problem, _monomial(symbols, exponents[0]),
+                     tuple(_monomial(symbols, g) for g in exponents[1:]))
+
+
+def _real_powers(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """(M,) whether each row of ``exponents`` (M, n) is real on ``X`` (N, n): a non-integer
+    power needs a positive column."""
+    whole = exponents == np.round(exponents)
+    return (whole | (X > 0).all(axis=0)).all(axis=1)
+
+
+def _powers(X: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """(N, M): the products of powers ``x**exponents[m]`` at each row of ``X`` (signs of odd
+    integer powers kept; non-integer powers of positive columns only)."""
+    whole = exponents == np.round(exponents)
+    odd = whole & (exponents % 2 == 1)  # (M, n)
+    signs = 1.0 - 2.0 * (((X < 0).astype(float) @ odd.T) % 2)  # (N, M)
+    return signs * np.exp(np.log(np.abs(X)) @ exponents.T)
+
+
+def _monomial(symbols: Sequence[sympy.Symbol], exponents: Sequence[float]) -> sympy.Expr:
+    """``prod(symbols**exponents)`` with one root of the half-integer powers, sqrt(x1*x2/x3),
+    not a product of roots (the same on the positive columns that non-integer powers need)."""
+    powers = [(s, float(a)) for s, a in zip(symbols, exponents, strict=True)]
+    whole = sympy.Mul(*(s ** int(a) for s, a in powers if a == round(a)))
+    root = sympy.Mul(*(s ** round(2 * a) for s, a in powers if a != round(a)))
+    return whole * (sympy.sqrt(root, evaluate=False) if root != 1 else 1)
 
 
 def consistent(expression: Expression, units: Units) -> bool:

@@ -10,9 +10,12 @@ import sympy
 import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import chatsr.estimator
 from chatsr.estimator import ChatSRRegressor
 from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.model.tokenizer import load_tokenizer
+from chatsr.pipeline import read_units, unit_monomials
+from chatsr.search.refine import search
 from chatsr.search.selection import penalized_loss
 from chatsr.symbolic.expressions import Expression
 
@@ -255,6 +258,29 @@ def test_units_keep_the_front_dimensionally_consistent():
         est.fit(X, X[:, 0] + X[:, 1], X_units=["m", "s"], y_units="m")
     # the consistent C*x1 leaves a third of the variance: the accurate sum is reported
     assert not est.best_["consistent"] and est.score(X, X[:, 0] + X[:, 1]) > 0.9999
+
+
+def test_units_search_the_dimensionless_groups_first_and_seed_with_what_it_finds(monkeypatch):
+    rng = np.random.default_rng(4)
+    X = rng.uniform([1, 1, 1], [2, 2, 2], size=(60, 3))  # q1, q2, r
+    force = X[:, 0] * X[:, 1] / X[:, 2] ** 2
+    calls = []
+
+    def spy(proposer, X, y, **options):
+        calls.append((X.shape[1], len(options["seeds"])))
+        return search(proposer, X, y, **options)
+
+    monkeypatch.setattr(chatsr.estimator, "search", spy)
+    units = dict(X_units=["C", "C", "m"], y_units="C^2/m^2")
+    est = ChatSRRegressor(model=False, time_budget=None, max_rounds=2, random_state=0).fit(
+        X, force, **units)
+    monomials = unit_monomials(X, force, read_units(units["X_units"], units["y_units"], 3))
+    # the groups (q2/q1) first, without seeds; then the columns, seeded by both
+    assert calls[0] == (1, 0) and calls[1][0] == 3 and calls[1][1] > len(monomials)
+    assert est.best_["consistent"] and est.score(X, force) > 0.9999
+    calls.clear()
+    ChatSRRegressor(model=False, time_budget=None, max_rounds=2, random_state=0).fit(X, force)
+    assert calls == [(3, 0)]  # without units: one search
 
 
 @pytest.mark.parametrize("units, message", [

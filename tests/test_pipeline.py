@@ -10,10 +10,12 @@ from chatsr.model.modeling import ChatSRConfig, ChatSRForCausalLM
 from chatsr.model.tokenizer import load_tokenizer
 from chatsr.pipeline import (
     Problem,
+    consistent,
     defined_on_box,
     make_proposer,
     prepare,
     read_units,
+    reduce_by_units,
     result_row,
     select,
     shortlist,
@@ -183,6 +185,41 @@ def test_unit_monomials_put_the_law_first_and_skip_roots_of_negative_columns():
     ruled_out = search(None, X, y, max_rounds=0, time_budget=None, seeds=seeds[:1],
                        operators=["add", "mul", "pow2"], random_state=0)
     assert ruled_out == []  # the seed divides: operators leave it out
+
+
+def test_a_formula_found_for_the_groups_comes_back_in_the_columns_consistent():
+    rng = np.random.default_rng(2)
+    X = rng.uniform([1, 1, 3], [3, 3, 4], size=(80, 3))  # m, v, c
+    y = X[:, 0] * X[:, 1] ** 2 / np.sqrt(1 - X[:, 1] ** 2 / X[:, 2] ** 2)
+    units = read_units(["kg", "m/s", "m/s"], "J", 3)
+    reduction = reduce_by_units(X, y, units, max_dims=3, rng=rng)
+    x1, x2, x3 = sympy.symbols("x1:4", real=True)
+    assert reduction.scale == x1 * x2 ** 2 and reduction.groups == (x3 / x2,)
+    assert reduction.problem.X.shape == (80, 1)
+    # the law in the group c/v: 1/sqrt(1 - 1/π²)
+    found = search(None, reduction.problem.X_scaled, reduction.problem.y_scaled, max_rounds=0,
+                   time_budget=None, seeds=[("div", "C", "sqrt", "sub", "const_1", "mul", "C",
+                                             "inv", "pow2", "x1")], random_state=0)
+    assert found[0].nmse < 1e-12
+    tokens = reduction.in_columns(found[0])
+    assert consistent(Expression.parse(tokens), units)
+    assert fit_constants(Expression.parse(tokens), X, y).r2 > 1 - 1e-9
+
+
+def test_no_reduction_where_the_groups_would_not_be_fewer_columns_or_real():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(1, 2, size=(40, 2))
+    # dimensionless columns: as many groups as columns
+    assert reduce_by_units(X, X[:, 0] * X[:, 1], read_units(["1", "1"], "1", 2), max_dims=2,
+                           rng=rng) is None
+    # y = sqrt(x1) * f(x2) needs a root of x1: not of a column holding negative values
+    units = read_units(["m^2", "1"], "m", 2)
+    assert reduce_by_units(X, np.sqrt(X[:, 0]) * X[:, 1], units, max_dims=2, rng=rng).groups == (
+        sympy.Symbol("x2", real=True),)
+    negative = X * [-1, 1]
+    assert reduce_by_units(negative, X[:, 1], units, max_dims=2, rng=rng) is None
+    # the target in the groups is constant: nothing to search
+    assert reduce_by_units(X, 2.0 * np.sqrt(X[:, 0]), units, max_dims=2, rng=rng) is None
 
 
 def test_a_pole_between_the_points_leaves_the_formula_undefined_on_the_box():

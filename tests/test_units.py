@@ -4,6 +4,7 @@ consistency rules, and generated unit-carrying samples are dimensionally consist
 import re
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from chatsr.data.generator import generate_samples
@@ -12,6 +13,7 @@ from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.units import (
     Dimension,
     dimension_of,
+    dimensionless_groups,
     is_consistent,
     linear_dimensions,
     monomial_exponents,
@@ -130,3 +132,26 @@ def test_monomial_exponents_are_every_product_of_powers_with_the_targets_dimensi
     for exponents in free + found:
         assert all((a * 2).denominator == 1 and abs(a) <= 2 for a in exponents)
     assert monomial_exponents([parse_unit("m")], parse_unit("s")) == []  # no power of m is s
+
+
+@pytest.mark.parametrize(("x_units", "y_unit", "count"), [
+    (["C", "C", "F/m", "m"], "N", 1),  # Coulomb: q2/q1
+    (["kg", "m/s", "m/s"], "J", 1),  # relativistic energy: v/c
+    (["m", "m", "m", "1"], "m^2", 3),  # two length ratios and a dimensionless column
+    (["m", "s", "m/s^2"], "m", 1),  # free fall: three columns of two dimensions
+])
+def test_dimensionless_groups_scale_to_the_target_and_are_dimensionless(x_units, y_unit, count):
+    dims = [parse_unit(u) for u in x_units]
+    scale, groups = dimensionless_groups(dims, parse_unit(y_unit))
+
+    def dimension(exponents):
+        result = parse_unit("1")
+        for d, a in zip(dims, exponents, strict=True):
+            result = result * d ** a
+        return result
+
+    assert dimension(scale) == parse_unit(y_unit)
+    assert len(groups) == count and np.linalg.matrix_rank(np.array(groups)) == count
+    assert all(dimension(g).dimensionless for g in groups)
+    assert all(isinstance(a, int) for g in groups for a in g)
+    assert dimensionless_groups([parse_unit("m")], parse_unit("s")) is None

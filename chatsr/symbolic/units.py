@@ -40,9 +40,9 @@ from chatsr.symbolic.canonical import reduce_preorder
 from chatsr.symbolic.evaluation import evaluate
 from chatsr.symbolic.operators import CONSTANT, OPERATORS
 
-__all__ = ["BASE_UNITS", "QUANTITIES", "Dimension", "dimension_of", "is_consistent",
-           "linear_dimensions", "monomial_exponents", "parse_unit", "quantity_name",
-           "unit_sentence"]
+__all__ = ["BASE_UNITS", "QUANTITIES", "Dimension", "dimension_of", "dimensionless_groups",
+           "is_consistent", "linear_dimensions", "monomial_exponents", "parse_unit",
+           "quantity_name", "unit_sentence"]
 
 # SI base dimensions in pint's names, and the base unit each is written in
 _PINT_BASES = ("[length]", "[mass]", "[time]", "[current]", "[temperature]", "[substance]",
@@ -343,16 +343,11 @@ def monomial_exponents(x_dims: Sequence[Dimension], y_dim: Dimension, *, bound: 
     >>> len(monomial_exponents([parse_unit("m"), parse_unit("m")], parse_unit("m^2")))  # x1/x2
     5
     """
-    import sympy
-
-    n = len(x_dims)
-    augmented = sympy.Matrix([[d.exponents[k] for d in x_dims] + [y_dim.exponents[k]]
-                              for k in range(len(BASE_UNITS))])
-    reduced, pivots = augmented.rref()
-    if n in pivots:  # a row 0 = b != 0: no product of powers has y's dimension
+    solved = _solved(x_dims, y_dim)
+    if solved is None:
         return []
-    rows = [[Fraction(int(v.p), int(v.q)) for v in reduced.row(i)] for i in range(len(pivots))]
-    free = [j for j in range(n) if j not in pivots]
+    rows, pivots, free = solved
+    n = len(x_dims)
     grid = [Fraction(k, denominator) for k in range(-bound * denominator, bound * denominator + 1)]
     if len(grid) ** len(free) > most:
         return []
@@ -365,3 +360,53 @@ def monomial_exponents(x_dims: Sequence[Dimension], y_dim: Dimension, *, bound: 
                for a in exponents.values()):
             found.append(tuple(exponents[j] for j in range(n)))
     return found
+
+
+def dimensionless_groups(x_dims: Sequence[Dimension], y_dim: Dimension
+                         ) -> tuple[tuple[Fraction, ...], list[tuple[int, ...]]] | None:
+    """Buckingham π: exponents ``p`` of one product of powers of the columns with the dimension
+    ``y_dim``, and integer exponents of independent dimensionless groups (one per column the
+    dimensions do not pin down). Any consistent law is then ``y = x**p * f(π1, π2, …)`` with
+    ``πi = x**groups[i]``; ``None`` when no product of powers has ``y_dim``.
+
+    >>> p, groups = dimensionless_groups(
+    ...     [parse_unit("C"), parse_unit("C"), parse_unit("F/m"), parse_unit("m")], parse_unit("N"))
+    >>> tuple(map(str, p)), groups
+    (('2', '0', '-1', '-2'), [(-1, 1, 0, 0)])
+    """
+    solved = _solved(x_dims, y_dim)
+    if solved is None:
+        return None
+    rows, pivots, free = solved
+    n = len(x_dims)
+    scale = [Fraction(0)] * n
+    for row, pivot in zip(rows, pivots, strict=True):
+        scale[pivot] = row[n]
+    groups = []
+    for j in free:
+        group = [Fraction(0)] * n
+        group[j] = Fraction(1)
+        for row, pivot in zip(rows, pivots, strict=True):
+            group[pivot] = -row[j]
+        # the smallest integer exponents: x1**2/x2 rather than x1/sqrt(x2)
+        lcm = math.lcm(*(g.denominator for g in group))
+        ints = [int(g * lcm) for g in group]
+        gcd = math.gcd(*ints)
+        groups.append(tuple(v // gcd for v in ints))
+    return tuple(scale), groups
+
+
+def _solved(x_dims: Sequence[Dimension], y_dim: Dimension
+            ) -> tuple[list[list[Fraction]], tuple[int, ...], list[int]] | None:
+    """The reduced rows of ``[dimensions of the columns | dimension of y]``, their pivot
+    columns and the free columns; ``None`` when no product of powers has ``y_dim``."""
+    import sympy
+
+    n = len(x_dims)
+    augmented = sympy.Matrix([[d.exponents[k] for d in x_dims] + [y_dim.exponents[k]]
+                              for k in range(len(BASE_UNITS))])
+    reduced, pivots = augmented.rref()
+    if n in pivots:  # a row 0 = b != 0: no product of powers has y's dimension
+        return None
+    rows = [[Fraction(int(v.p), int(v.q)) for v in reduced.row(i)] for i in range(len(pivots))]
+    return rows, pivots, [j for j in range(n) if j not in pivots]
