@@ -23,13 +23,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sympy
+from scipy.optimize import minimize
 from sklearn.utils.validation import _check_sample_weight
 
 from chatsr.data.datasets import label_columns
@@ -237,9 +238,10 @@ def model_prior(model: Any, tokenizer: Any, points: np.ndarray,
 def defined_on_box(expression: Expression, X: np.ndarray, rng: np.random.Generator,
                    n: int = BOX_POINTS) -> bool:
     """Whether ``expression`` is finite on ``X`` and on ``n`` random points of the box that the
-    columns of ``X`` span, with no denominator changing sign there: a formula undefined inside
-    the data's ranges (``log(x1 - 2)`` or ``1/(x1 - 2.05)`` on ``x1`` in [1, 3]) must not be
-    chosen because the training points happen to miss the gap or the pole.
+    columns of ``X`` span, with no denominator vanishing and no argument of ``sqrt``, ``log``,
+    a fractional power, ``asin`` or ``acos`` leaving its domain there (`_leaves_domain`): a
+    formula undefined inside the data's ranges (``log(x1 - 2)`` or ``1/(x1 - 2.05)`` on ``x1`` in
+    [1, 3]) must not be chosen because the training points happen to miss the gap or the pole.
 
     >>> X = np.linspace(1.0, 3.0, 11).reshape(-1, 1)  # x1 = 2 is a point, 2.1 is not
     >>> rng = np.random.default_rng(0)
@@ -250,27 +252,77 @@ def defined_on_box(expression: Expression, X: np.ndarray, rng: np.random.Generat
     >>> defined_on_box(Expression.parse("div x1 - x1 C").with_constants([2.05]), X, rng)
     False
     """
-    box = rng.uniform(X.min(axis=0), X.max(axis=0), size=(n, X.shape[1]))
+    lower, upper = X.min(axis=0), X.max(axis=0)
+    box = rng.uniform(lower, upper, size=(n, X.shape[1]))
     with np.errstate(all="ignore"):
         return (all(np.isfinite(expression(points)).all() for points in (X, box))
-                and not _pole_inside(expression, np.vstack([X, box])))
+                and not _leaves_domain(expression, np.vstack([X, box]), lower, upper))
 
 
-def _pole_inside(expression: Expression, points: np.ndarray) -> bool:
-    """Whether the denominator of a ``div`` or ``inv`` takes both signs on ``points``: on the
-    box they span it is then zero somewhere (it is continuous where the formula is finite), a
-    pole that random points only come near."""
+# The operand of an operator that must stay in a domain: (its position among the operands, its
+# margin from its values, whether the margin may not reach zero from either side (a pole) rather
+# than only not go below it)
+_GUARDS = {"div": (1, lambda a: a, True), "inv": (0, lambda a: a, True),
+           "tan": (0, np.cos, True), "sqrt": (0, lambda a: a, False),
+           "log": (0, lambda a: a, False), "asin": (0, lambda a: 1.0 - a * a, False),
+           "acos": (0, lambda a: 1.0 - a * a, False)}
+DOMAIN_STARTS = 3  # local searches for a margin's zero, from the sampled points nearest it
+
+
+def _leaves_domain(expression: Expression, points: np.ndarray, lower: np.ndarray,
+                   upper: np.ndarray) -> bool:
+    """Whether a guarded operand (`_GUARDS`, and the base of a constant power: fractional, it
+    may not go below zero; a negative integer, it may not reach zero) leaves its domain in the
+    box ``[lower, upper]``: its margin changes sign on ``points`` (a pole between them, by
+    continuity), or a bounded local search (scipy's L-BFGS-B) from the points of smallest margin
+    finds it below zero, in a dip too narrow for random points to hit."""
     names, values = expression.names, list(expression.constants or [])
     spans = subtree_spans(names)
-    for i, name in enumerate(names):
-        if name not in ("div", "inv"):
-            continue
-        start = spans[i + 1][1] if name == "div" else i + 1
+
+    def operand(i: int, k: int) -> Expression:
+        start = spans[i + 1][1] if k else i + 1
         end = spans[start][1]
         first, count = names[:start].count(CONSTANT), names[start:end].count(CONSTANT)
-        denominator = Expression(names[start:end], values[first:first + count] if count else None)
-        signs = np.sign(denominator(points))
-        if (signs < 0).any() and (signs > 0).any():
+        return Expression(names[start:end], values[first:first + count] if count else None)
+
+    for i, name in enumerate(names):
+        if name == "pow":
+            exponent = operand(i, 1)
+            power = float(exponent(points[:1])[0]) if not exponent.variables else 0.0
+            if power >= 0 and power.is_integer():
+                continue
+            guard = (0, lambda a: a, power.is_integer())
+        elif name in _GUARDS:
+            guard = _GUARDS[name]
+        else:
+            continue
+        k, margin_of, nonzero = guard
+        guarded = operand(i, k)
+        if not guarded.variables:  # a constant: the points tell all
+            continue
+        margins = margin_of(guarded(points))
+        if nonzero and (margins < 0).any() and (margins > 0).any():
+            return True
+        sign = np.sign(np.median(margins)) if nonzero else 1.0
+        if _dips_below_zero(guarded, margin_of, sign, points, margins, lower, upper):
+            return True
+    return False
+
+
+def _dips_below_zero(guarded: Expression, margin_of: Callable[[np.ndarray], np.ndarray],
+                     sign: float, points: np.ndarray, margins: np.ndarray, lower: np.ndarray,
+                     upper: np.ndarray) -> bool:
+    """Whether ``sign * margin_of(guarded)`` (``margins`` on ``points``) goes below zero in the
+    box, searched from the ``DOMAIN_STARTS`` points where it is smallest."""
+    scale = float(np.max(np.abs(margins))) or 1.0
+
+    def margin(z: np.ndarray) -> float:
+        return sign * float(margin_of(guarded(z.reshape(1, -1)))[0]) / scale
+
+    for start in points[np.argsort(sign * margins)[:DOMAIN_STARTS]]:
+        found = minimize(margin, start, method="L-BFGS-B",
+                         bounds=list(zip(lower, upper, strict=True)), options={"maxiter": 50})
+        if np.isfinite(found.fun) and found.fun < -1e-9:
             return True
     return False
 

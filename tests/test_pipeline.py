@@ -233,3 +233,24 @@ def test_a_pole_between_the_points_leaves_the_formula_undefined_on_the_box():
     safe = Expression.parse("mul C exp mul x1 add C inv add C mul C x1").with_constants(
         [0.8, -0.3, 2178.67, 911.16])
     assert defined_on_box(safe, X, rng)
+
+
+@pytest.mark.parametrize("tokens, constants, defined", [
+    # negative only in a disc of radius 0.001 around (2, 2): 4,096 random points rarely hit it
+    ("sqrt sub add pow2 sub x1 C pow2 sub x2 C C", [2.0, 2.0, 1e-6], False),
+    ("log sub add pow2 sub x1 C pow2 sub x2 C C", [2.0, 2.0, 1e-6], False),
+    ("pow sub add pow2 sub x1 C pow2 sub x2 C C C", [2.0, 2.0, 1e-6, 1.5], False),
+    # the same, zero at most: defined; a pole at its zero
+    ("sqrt add pow2 sub x1 C pow2 sub x2 C", [2.0, 2.0], True),
+    ("inv add pow2 sub x1 C add pow2 sub x2 C C", [2.0, 2.0, -1e-6], False),
+    # zero on the box's edge (x1 = 1) is inside sqrt's domain
+    ("sqrt sub x1 const_1", None, True),
+])
+def test_a_narrow_dip_out_of_the_domain_is_found(tokens, constants, defined):
+    rng = np.random.default_rng(0)
+    X = np.vstack([[1.0, 1.0], [3.0, 3.0], rng.uniform(1.0, 3.0, size=(48, 2))])
+    expression = Expression.parse(tokens)
+    if constants:
+        expression = expression.with_constants(constants)
+    assert np.isfinite(expression(X)).all()
+    assert defined_on_box(expression, X, rng) is defined

@@ -6,8 +6,10 @@ import sympy
 
 from chatsr.symbolic.operators import ExpressionError
 from chatsr.symbolic.simplify import (
+    MAX_EXPANDED_TERMS,
     MAX_PRUNED,
     RELATIVE_CHANGE,
+    expanded_terms,
     linearizations,
     prunings,
     rewrites,
@@ -45,6 +47,18 @@ def test_rewrites_agree_with_the_formula_on_the_data():
         values = sympy.lambdify([x1, x2, x3], candidate)(*POSITIVE.T)
         change = np.sqrt(np.mean((values - reference) ** 2) / np.mean(reference**2))
         assert change < 10 * RELATIVE_CHANGE, candidate
+
+
+def test_a_short_formula_that_multiplies_out_to_many_terms_is_not_expanded():
+    # short, but its powers of sums are thousands of terms (sympy took 15 s on such a formula)
+    x4, x5 = sympy.symbols("x4 x5", real=True)
+    sums = [0.7 * x1 - 2.3 * x3 + 0.2 * x4 - 0.1 * x5, 1.1 * x1 + 2.4 * x3 - 8.6 * x5 + 0.2]
+    formula = 0.43 * x4**2 * sums[0] ** 4 * sums[1] ** 2 / (0.7 * x1 + 3.3 * x5 + 0.9) ** 2
+    assert expanded_terms(formula) > MAX_EXPANDED_TERMS
+    X = np.random.default_rng(0).uniform(1.0, 3.0, size=(40, 5))
+    assert all(len(sympy.Add.make_args(r)) < 10 for r in rewrites(formula, X))
+    # a small power of a sum is still multiplied out
+    assert 2 * x1**2 + 4 * x1 * x2 + 2 * x2**2 in rewrites(2 * (x1 + x2) ** 2, POSITIVE)
 
 
 def test_a_formula_with_zoo_is_never_evaluated_or_returned():

@@ -33,6 +33,7 @@ that only an accuracy/size trade-off can remove.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -42,11 +43,14 @@ from chatsr.symbolic.evaluation import evaluate
 from chatsr.symbolic.operators import ExpressionError
 from chatsr.symbolic.sympy_parsing import check_depth, sympy_to_preorder
 
-__all__ = ["MAX_PRUNED", "RELATIVE_CHANGE", "ROUNDING", "SNAP_TOLERANCE", "SMALL_ARGUMENT",
-           "linearizations", "prunings", "rewrites", "roundings"]
+__all__ = ["MAX_EXPANDED_TERMS", "MAX_PRUNED", "RELATIVE_CHANGE", "ROUNDING", "SNAP_TOLERANCE",
+           "SMALL_ARGUMENT", "expanded_terms", "linearizations", "prunings", "rewrites",
+           "roundings"]
 
 RELATIVE_CHANGE = 1e-7  # a constant this negligible (RMS change / RMS value) is fitting noise
 _MAX_OPS = 80  # expand/cancel on larger formulas may take long and rarely helps
+# nor on a short one whose powers of sums multiply out to more terms than this (seconds of sympy)
+MAX_EXPANDED_TERMS = 300
 SNAP_TOLERANCE = 1e-6  # relative: a fitted constant this close to a simple number is that number
 ROUNDING = 0.05  # relative: a simple number this close is worth a refit to see if the data agree
 # simple numbers: p/q for q <= 4 and |p/q| <= 10, and k*pi/4 for 0 < |k| <= 8
@@ -163,10 +167,33 @@ def rewrites(expr: sympy.Expr, X: np.ndarray, deadline: float = np.inf) -> list[
     flat = sympy.powdenest(tidy, force=True)
     if flat != tidy and _agrees(flat, _values(tidy, X), X):
         out.append(flat)
-    if sympy.count_ops(tidy) <= _MAX_OPS:
+    if sympy.count_ops(tidy) <= _MAX_OPS and expanded_terms(tidy) <= MAX_EXPANDED_TERMS:
         out += [sympy.cancel(tidy), sympy.expand(tidy)]
         out.append(_without_negligible(sympy.expand(sympy.cancel(tidy)), X, deadline))
     return _distinct(out, expr)
+
+
+def expanded_terms(expr: sympy.Expr) -> int:
+    """How many terms ``sympy.expand(expr)`` writes at most, inside a function's argument too,
+    counted without expanding: a sum of ``t`` terms to the power ``±p`` has ``C(t + p - 1, p)``.
+
+    >>> x1, x2, x3 = sympy.symbols("x1 x2 x3", real=True)
+    >>> expanded_terms((x1 + x2 + x3) ** 4 * sympy.exp((x1 + 1) * (x2 + 1)))
+    15
+    >>> expanded_terms((x1 + x2 + x3) ** 4 / (x1 + x2) ** 2)
+    45
+    """
+    def terms(e: sympy.Expr) -> int:
+        if e.is_Add:
+            return sum(terms(a) for a in e.args)
+        if e.is_Mul:
+            return math.prod(terms(a) for a in e.args)
+        if e.is_Pow and e.exp.is_Integer:
+            return math.comb(terms(e.base) + abs(int(e.exp)) - 1, abs(int(e.exp)))
+        return 1
+
+    return max(terms(e) for e in [expr, *(a for f in expr.atoms(sympy.Function)
+                                          for a in f.args)])
 
 
 def _distinct(candidates: list[sympy.Expr], expr: sympy.Expr) -> list[sympy.Expr]:
