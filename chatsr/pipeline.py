@@ -259,13 +259,20 @@ def defined_on_box(expression: Expression, X: np.ndarray, rng: np.random.Generat
                 and not _leaves_domain(expression, np.vstack([X, box]), lower, upper))
 
 
+def _itself(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def _within_one(a: np.ndarray) -> np.ndarray:
+    return 1.0 - a * a
+
+
 # The operand of an operator that must stay in a domain: (its position among the operands, its
 # margin from its values, whether the margin may not reach zero from either side (a pole) rather
 # than only not go below it)
-_GUARDS = {"div": (1, lambda a: a, True), "inv": (0, lambda a: a, True),
-           "tan": (0, np.cos, True), "sqrt": (0, lambda a: a, False),
-           "log": (0, lambda a: a, False), "asin": (0, lambda a: 1.0 - a * a, False),
-           "acos": (0, lambda a: 1.0 - a * a, False)}
+_GUARDS = {"div": (1, _itself, True), "inv": (0, _itself, True), "tan": (0, np.cos, True),
+           "sqrt": (0, _itself, False), "log": (0, _itself, False),
+           "asin": (0, _within_one, False), "acos": (0, _within_one, False)}
 DOMAIN_STARTS = 3  # local searches for a margin's zero, from the sampled points nearest it
 
 
@@ -288,10 +295,12 @@ def _leaves_domain(expression: Expression, points: np.ndarray, lower: np.ndarray
     for i, name in enumerate(names):
         if name == "pow":
             exponent = operand(i, 1)
-            power = float(exponent(points[:1])[0]) if not exponent.variables else 0.0
+            if exponent.variables:  # a varying power: the finite check on the points only
+                continue
+            power = float(exponent(points[:1])[0])
             if power >= 0 and power.is_integer():
                 continue
-            guard = (0, lambda a: a, power.is_integer())
+            guard = (0, _itself, power.is_integer())
         elif name in _GUARDS:
             guard = _GUARDS[name]
         else:
