@@ -300,7 +300,7 @@ class ChatSRRegressor(RegressorMixin, BaseEstimator):
                 require: list[str], prompt: str | None,
                 record: list[tuple[tuple[str, ...], float]] | None = None,
                 on_round: Callable[[int, float], None] | None = None,
-                seeds: Sequence[tuple[str, ...]] = ()) -> list[Any]:
+                seeds: Sequence[tuple[str, ...] | Expression] = ()) -> list[Any]:
         """The engine on ``problem``'s rescaled data until the clock reads ``until`` (None:
         ``max_rounds``), seeded by ``seeds`` and, with a model, steered by its proposals for
         ``problem``'s points and ``prompt`` (fresh ones appended to ``record``)."""

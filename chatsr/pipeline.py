@@ -464,16 +464,18 @@ class Reduction:
     scale: sympy.Expr
     groups: tuple[sympy.Expr, ...]
 
-    def in_columns(self, equation: Equation) -> tuple[str, ...] | None:
-        """A formula found for the groups as preorder tokens in the original columns (its
-        constants as ``C``, to be refitted); None if sympy's form cannot be parsed back."""
+    def in_columns(self, equation: Equation) -> Expression | None:
+        """A formula found for the groups, in the original columns, with the constants fitted
+        for the groups: the starting point of its refit, which from ``C = 1`` can fail (a
+        constant inside ``exp`` of a group spanning decades); None if sympy's form cannot be
+        parsed back."""
         expression = to_user_units(equation, self.problem)
         if expression is None:
             return None
         symbols = sympy.symbols(f"x1:{len(self.groups) + 1}", real=True)
         formula = expression.to_sympy().xreplace(dict(zip(symbols, self.groups, strict=True)))
         try:
-            return Expression.from_sympy(self.scale * formula).names
+            return Expression.from_sympy(self.scale * formula)
         except (ExpressionError, ValueError):
             return None
 

@@ -29,6 +29,7 @@ from chatsr.search.selection import penalized_loss
 from chatsr.search.tidy import polish, polynomials, tidy
 from chatsr.symbolic.expressions import Expression, sympify_real
 from chatsr.symbolic.fitting import fit_constants
+from chatsr.symbolic.metrics import r2
 
 
 @pytest.fixture(scope="module")
@@ -201,9 +202,15 @@ def test_a_formula_found_for_the_groups_comes_back_in_the_columns_consistent():
                    time_budget=None, seeds=[("div", "C", "sqrt", "sub", "const_1", "mul", "C",
                                              "inv", "pow2", "x1")], random_state=0)
     assert found[0].nmse < 1e-12
-    tokens = reduction.in_columns(found[0])
-    assert consistent(Expression.parse(tokens), units)
-    assert fit_constants(Expression.parse(tokens), X, y).r2 > 1 - 1e-9
+    expression = reduction.in_columns(found[0])
+    assert consistent(expression, units)
+    # its constants come along, so that the refit starts from the law
+    assert r2(y, expression(X)) > 1 - 1e-9
+    assert fit_constants(Expression(expression.names), X, y).r2 > 1 - 1e-9
+    # and seed the search on the columns as they are
+    seeded = search(None, X, y, max_rounds=0, time_budget=None, seeds=[expression],
+                    random_state=0)
+    assert seeded[0].nmse < 1e-12 and seeded[0].source == "units"
 
 
 def test_no_reduction_where_the_groups_would_not_be_fewer_columns_or_real():

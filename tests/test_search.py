@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from chatsr.search.engine import ENGINE_OPERATORS
+from chatsr.search.engine import ENGINE_OPERATORS, EngineSettings
 from chatsr.search.refine import operator_frequencies, search, subtree_spans
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.operators import math_token
@@ -82,6 +82,16 @@ def test_without_a_model_the_engine_searches_alone():
     found = search(None, X, y, time_budget=None, max_rounds=6, random_state=0)
     assert found and {e.source for e in found} == {"engine"}
     assert found[0].fit.r2 > 0.999
+
+
+def test_a_seed_comes_back_fitted_even_where_the_engine_cannot_hold_it():
+    X = np.random.default_rng(4).uniform(1, 3, size=(60, 2))
+    y = X[:, 0] * np.exp(-2.5 * X[:, 1] / X[:, 0])
+    law = Expression.parse("mul x1 exp mul C div x2 x1").with_constants([-1.0])
+    # five nodes at most: the engine cannot take the seven-node law into its population
+    found = search(None, X, y, time_budget=None, max_rounds=1, random_state=0,
+                   settings=EngineSettings(max_length=5), seeds=[law])
+    assert found[0].source == "units" and found[0].fit.r2 > 1 - 1e-12
 
 
 def test_the_model_steers_the_operators_the_engine_draws():

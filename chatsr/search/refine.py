@@ -219,13 +219,15 @@ def _check_options(time_budget: float | None, max_rounds: int | None) -> None:
         raise ValueError(f"max_rounds must be an integer >= 0, got {max_rounds!r}")
 
 
-def _expressions(token_lists: Sequence[Sequence[str]], origins: dict[str, str],
+def _expressions(token_lists: Sequence[Sequence[str] | Expression], origins: dict[str, str],
                  source: str) -> list[Expression]:
-    """The sequences that parse, new skeletons only, each recorded in ``origins``."""
+    """The sequences that parse (and the expressions), new skeletons only, each recorded in
+    ``origins``."""
     out = []
     for tokens in token_lists:
         try:
-            expression = Expression.parse(list(tokens))
+            expression = tokens if isinstance(tokens, Expression) else \
+                Expression.parse(list(tokens))
             key = skeleton_key(expression)
         except (ExpressionError, ValueError):
             continue
@@ -244,7 +246,7 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
            sample_weight: np.ndarray | None = None, loss: str = "mse",
            settings: EngineSettings | None = None,
            on_round: Callable[[int, float], None] | None = None,
-           seeds: Sequence[Sequence[str]] = ()) -> list[Equation]:
+           seeds: Sequence[Sequence[str] | Expression] = ()) -> list[Equation]:
     """Seed the engine with the model's proposals for ``X``, ``y`` and evolve them, the model
     resampling around the best between rounds, until the budget ends.
 
@@ -285,7 +287,9 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         Called after each round with its number and the best NMSE so far (progress).
     seeds
         Preorder formulas from elsewhere (dimensional analysis) that join the first round's
-        proposals; those holding an operator outside ``operators`` are left out.
+        proposals, as tokens or as an `Expression` whose constants start its fit, and are
+        among the candidates returned, fitted, whatever the engine makes of them; those
+        holding an operator outside ``operators`` are left out.
 
     Returns the fitted candidates (the model's and the engine's last front, refitted), best
     reward first.
@@ -300,7 +304,9 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         propose((), num_candidates, int(rng.integers(2**31))))
     model_time = time.perf_counter() - start
     allowed = set(OPERATORS) if operators is None else {canonical_name(n) for n in operators}
-    seeds = [s for s in seeds if {canonical_name(t) for t in s} & OPERATORS.keys() <= allowed]
+    seeds = [s for s in seeds if {canonical_name(t) for t in
+                                  (s.names if isinstance(s, Expression) else s)}
+             & OPERATORS.keys() <= allowed]
     if max_rounds == 0:
         for tokens in proposals:
             pool.add(tokens, "model")
@@ -318,8 +324,10 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
                         CORE_OPERATORS if core is None else core),
                     seed=int(rng.integers(2**31)))
     origins: dict[str, str] = {}  # skeleton -> who wrote it, for the results' source column
-    engine.add(_expressions(proposals, origins, "model") + _expressions(seeds, origins, "units"),
-               fit=True)
+    seeded = _expressions(seeds, origins, "units")
+    engine.add(_expressions(proposals, origins, "model") + seeded, fit=True)
+    for expression in seeded:  # kept whatever the engine's selection does with them
+        pool.add(expression, "units")
     rounds, per_generation, per_call, front = 0, 0.0, 0.0, []
     refits = []  # seconds of each refit of an engine formula
     # On a clock the model resamples after every round while what it writes reaches the
