@@ -466,9 +466,8 @@ class Reduction:
 
     def in_columns(self, equation: Equation) -> Expression | None:
         """A formula found for the groups, in the original columns, with the constants fitted
-        for the groups: the starting point of its refit, which from ``C = 1`` can fail (a
-        constant inside ``exp`` of a group spanning decades); None if sympy's form cannot be
-        parsed back."""
+        for the groups as the starting point of its refit (rather than ``C = 1``); None if
+        sympy's form cannot be parsed back."""
         expression = to_user_units(equation, self.problem)
         if expression is None:
             return None

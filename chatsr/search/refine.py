@@ -110,6 +110,12 @@ def subtree_spans(tokens: Sequence[str]) -> list[tuple[int, int]]:
     return spans
 
 
+def _as_expression(tokens: Sequence[str] | Expression) -> Expression:
+    """``tokens`` parsed (raising as `Expression.parse` does), or the expression as it is, its
+    constants kept."""
+    return tokens if isinstance(tokens, Expression) else Expression.parse(list(tokens))
+
+
 class _Pool:
     """Fitted candidates, keyed by canonical skeleton, with a shared deadline."""
 
@@ -127,7 +133,7 @@ class _Pool:
         if time.perf_counter() > self.deadline:
             return None
         try:
-            expr = tokens if isinstance(tokens, Expression) else Expression.parse(list(tokens))
+            expr = _as_expression(tokens)
             key = skeleton_key(expr)
         except (ExpressionError, ValueError):
             return None
@@ -226,8 +232,7 @@ def _expressions(token_lists: Sequence[Sequence[str] | Expression], origins: dic
     out = []
     for tokens in token_lists:
         try:
-            expression = tokens if isinstance(tokens, Expression) else \
-                Expression.parse(list(tokens))
+            expression = _as_expression(tokens)
             key = skeleton_key(expression)
         except (ExpressionError, ValueError):
             continue
