@@ -177,7 +177,7 @@ def test_without_a_model_no_model_is_loaded(monkeypatch):
     y = X[:, 0] * X[:, 1] + 1.0
     est = ChatSRRegressor(model=False, time_budget=None, max_rounds=5, random_state=0).fit(X, y)
     assert est.score(X, y) > 0.9999
-    assert set(est.equations_["source"]) <= {"engine", "polynomial"}
+    assert set(est.equations_["source"]) <= {"engine", "enumeration", "polynomial"}
 
 
 def test_without_a_model_torch_is_not_imported():

@@ -39,7 +39,8 @@ def test_the_engine_finds_offset_and_scale_around_a_proposal():
 
 
 def test_prefix_resampling_uses_the_proposer_with_prefixes():
-    X = np.random.default_rng(0).uniform(1, 3, size=(60, 2))
+    # three columns (x3 unused): on two, the enumeration of short formulas would solve it first
+    X = np.random.default_rng(0).uniform(1, 3, size=(60, 3))
     y = X[:, 0] * X[:, 1]
     calls = []
 
@@ -64,7 +65,7 @@ def test_results_are_ranked_and_distinct():
     rewards = [e.reward for e in found]
     assert rewards == sorted(rewards, reverse=True)
     assert len({e.skeleton for e in found}) == len(found)
-    assert {e.source for e in found} <= {"model", "prefix", "engine"}
+    assert {e.source for e in found} <= {"model", "prefix", "engine", "enumeration"}
 
 
 def test_one_shot_fits_the_proposals_only():
@@ -80,7 +81,7 @@ def test_without_a_model_the_engine_searches_alone():
     X = np.random.default_rng(2).uniform(1, 3, size=(60, 2))
     y = X[:, 0] * X[:, 1] + X[:, 0]
     found = search(None, X, y, time_budget=None, max_rounds=6, random_state=0)
-    assert found and {e.source for e in found} == {"engine"}
+    assert found and {e.source for e in found} == {"engine", "enumeration"}
     assert found[0].fit.r2 > 0.999
 
 

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chatsr.search.engine import CORE_OPERATORS, ENGINE_OPERATORS, Engine, EngineSettings
+from chatsr.search.enumeration import MAX_VARIABLES, short_formulas
 from chatsr.search.tidy import polish
 from chatsr.symbolic.expressions import Expression
 from chatsr.symbolic.fitting import EXACT_NMSE, FitResult, fit_constants, loss_spread
@@ -76,7 +77,7 @@ class Equation:
 
     skeleton: tuple[str, ...]
     fit: FitResult
-    source: str  # "model", "prefix", "units" (a seed) or "engine"
+    source: str  # "model", "prefix", "units" (a seed), "enumeration" or "engine"
     nmse: float  # loss / var(y), both weighted: the accuracy the reward uses
 
     @property
@@ -294,7 +295,9 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         Preorder formulas from elsewhere (dimensional analysis) that join the first round's
         proposals, as tokens or as an `Expression` whose constants start its fit, and are
         among the candidates returned, fitted, whatever the engine makes of them; those
-        holding an operator outside ``operators`` are left out.
+        holding an operator outside ``operators`` are left out. On at most
+        `chatsr.search.enumeration.MAX_VARIABLES` columns the best of every short formula
+        (`chatsr.search.enumeration.short_formulas`) join them, source ``"enumeration"``.
 
     Returns the fitted candidates (the model's and the engine's last front, refitted), best
     reward first.
@@ -329,10 +332,14 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
                         CORE_OPERATORS if core is None else core),
                     seed=int(rng.integers(2**31)))
     origins: dict[str, str] = {}  # skeleton -> who wrote it, for the results' source column
-    seeded = _expressions(seeds, origins, "units")
-    engine.add(_expressions(proposals, origins, "model") + seeded, fit=True)
-    for expression in seeded:  # kept whatever the engine's selection does with them
-        pool.add(expression, "units")
+    seeded = [(e, "units") for e in _expressions(seeds, origins, "units")]
+    if X.shape[1] <= MAX_VARIABLES:  # few columns: every short formula is tried
+        seeded += [(e, "enumeration") for e in _expressions(
+            short_formulas(X, y, operators=allowed, sample_weight=sample_weight, loss=loss),
+            origins, "enumeration")]
+    engine.add(_expressions(proposals, origins, "model") + [e for e, _ in seeded], fit=True)
+    for expression, source in seeded:  # kept whatever the engine's selection does with them
+        pool.add(expression, source)
     rounds, per_generation, per_call, front = 0, 0.0, 0.0, []
     refits = []  # seconds of each refit of an engine formula
     # On a clock the model resamples after every round while what it writes reaches the

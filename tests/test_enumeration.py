@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+
+from chatsr.search.enumeration import MAX_VARIABLES, UNARY, short_formulas
+from chatsr.search.refine import search
+from chatsr.symbolic.expressions import Expression
+
+
+def _exact(found, X, y):
+    return [e for e in found if np.allclose(e(X), y, rtol=1e-9, atol=1e-12)]
+
+
+def test_a_short_law_the_engine_misses_is_found_at_once():
+    # Operon does not reach x/sqrt(x**2 - 1) on this range in seconds (measured); it is 7 nodes
+    x = np.random.default_rng(0).uniform(1.5, 10.0, size=(200, 1))
+    y = 2.0 * x[:, 0] / np.sqrt(x[:, 0] ** 2 - 1) - 0.5
+    best = short_formulas(x, y)[0]
+    assert np.allclose(best(x), y, rtol=1e-9)
+
+
+def test_two_columns_and_the_law_among_the_search_candidates():
+    X = np.random.default_rng(1).uniform(1, 3, size=(100, 2))
+    y = X[:, 0] * np.exp(-1 / X[:, 1])
+    assert _exact(short_formulas(X, y), X, y)
+    found = search(None, X, y, time_budget=None, max_rounds=1, random_state=0)
+    assert any(e.source == "enumeration" and e.nmse < 1e-20 for e in found)
+
+
+def test_the_same_data_give_the_same_formulas():
+    X = np.random.default_rng(2).uniform(0.5, 2, size=(80, 2))
+    y = np.sin(X[:, 0]) * X[:, 1] + 0.1 * np.random.default_rng(3).normal(size=80)
+    first, second = short_formulas(X, y), short_formulas(X, y)
+    assert [e.names for e in first] == [e.names for e in second]
+    assert [e.constants for e in first] == [e.constants for e in second]
+
+
+def test_formulas_that_are_a_scaling_of_one_another_come_once():
+    x = np.linspace(0.5, 3.0, 60).reshape(-1, 1)
+    found = short_formulas(x, np.exp(-x[:, 0]), most=6)
+    values = np.array([e.with_constants([1.0, 0.0])(x) for e in found])
+    shapes = (values - values.mean(axis=1, keepdims=True)) / values.std(axis=1, keepdims=True)
+    for i in range(len(shapes)):
+        for j in range(i):
+            assert not np.allclose(np.abs(shapes[i]), np.abs(shapes[j]), atol=1e-6)
+
+
+def test_only_the_operators_allowed_are_used():
+    x = np.linspace(0.5, 3.0, 60).reshape(-1, 1)
+    allowed = {"add", "mul", "sub", "div", "sqrt"}
+    for e in short_formulas(x, np.exp(x[:, 0]), operators=allowed):
+        used = set(e.names) - {"C", "x1", "const_1"}
+        assert used <= allowed, used
+
+
+def test_the_log_loss_fits_relative_error():
+    # y spans seven decades: by squared error the largest points decide, by relative error all
+    # (not a formula of 7 nodes without inner constants: both losses leave an error)
+    x = np.linspace(1.0, 7.0, 80).reshape(-1, 1)
+    y = np.exp(2.3 * x[:, 0]) + 3 * x[:, 0]
+    mse, log = short_formulas(x, y, most=1)[0], short_formulas(x, y, loss="log", most=1)[0]
+    relative = [np.max(np.abs(e(x) / y - 1)) for e in (mse, log)]
+    assert relative[1] < 0.5 * relative[0]
+
+
+def test_more_columns_than_enumerated_is_a_clear_error():
+    X = np.ones((10, MAX_VARIABLES + 1))
+    with pytest.raises(ValueError, match="at most 2 columns"):
+        short_formulas(X, np.arange(10.0))
+
+
+def test_every_candidate_is_a_valid_scaled_formula():
+    X = np.random.default_rng(4).uniform(-2, 2, size=(50, 1))
+    for e in short_formulas(X, X[:, 0] ** 3 - X[:, 0], most=8):
+        assert isinstance(e, Expression) and e.names[:3] == ("add", "mul", "C")
+        assert np.isfinite(e(X)).all()
+        assert set(e.names) - {"C", "x1", "const_1", "add", "sub", "mul", "div"} <= set(UNARY)
