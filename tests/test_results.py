@@ -134,7 +134,8 @@ def test_one_operator_name_as_a_string_is_one_name():
 
 
 def test_progress_bar_and_callback_follow_the_fit(capsys):
-    X = np.random.default_rng(2).uniform(1, 2, size=(30, 1))
+    # three columns: on one, the enumeration of short formulas solves it before any round
+    X = np.random.default_rng(2).uniform(1, 2, size=(30, 3))
     seen = []
     ChatSRRegressor(model=False, time_budget=None, max_rounds=2, random_state=0, verbosity=1,
                     callback=seen.append).fit(X, 3.0 * X[:, 0] ** 2)
