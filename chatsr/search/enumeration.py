@@ -41,6 +41,7 @@ _COMMUTATIVE = {"add", "mul"}
 # single precision less the last 8 bits (about 5 digits): rounding differences of one function
 # (x*exp(-1/y) and x/exp(1/y)) fall together
 _MANTISSA = np.uint32(0xFFFFFF00)
+_MIX = np.random.default_rng(0).integers(1, 2**63, size=POINTS, dtype=np.uint64)  # hash weights
 _LARGE = 1e30  # larger values are overflow on the way, not a law's
 
 
@@ -91,9 +92,8 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
     for size in range(2, max_size + 1):
         values, built = _combine(levels, size, [names.index(n) for n in unary],
                                  [names.index(n) for n in binary], names)
-        keep = _new(values, seen)[:MAX_PER_SIZE]
+        keep = _new(values, seen, MAX_PER_SIZE)
         values, built = values[keep], built[keep]
-        seen.update(_hashes(values).tolist())
         levels.append(_Level(values, built))
         scored.append(_scores(values, target, weight, size))
     table = np.concatenate(scored)  # rows: r2, size, index in level, a, b
@@ -160,16 +160,18 @@ def _hashes(values: np.ndarray) -> np.ndarray:
     """One 64-bit hash of each row's values to about 5 digits: equal functions, one hash."""
     with np.errstate(over="ignore"):
         bits = values.astype(np.float32).view(np.uint32) & _MANTISSA
-        mix = np.random.default_rng(0).integers(1, 2**63, size=values.shape[1], dtype=np.uint64)
-        return (bits.astype(np.uint64) * mix).sum(axis=1, dtype=np.uint64)
+        return (bits.astype(np.uint64) * _MIX[:values.shape[1]]).sum(axis=1, dtype=np.uint64)
 
 
-def _new(values: np.ndarray, seen: set[int]) -> np.ndarray:
-    """Indices of the rows of ``values`` whose function is not in ``seen`` nor met earlier."""
+def _new(values: np.ndarray, seen: set[int], most: int) -> np.ndarray:
+    """Indices of the first ``most`` rows of ``values`` whose function is not in ``seen`` nor
+    met earlier; their hashes join ``seen``."""
     hashes = _hashes(values)
     _, first = np.unique(hashes, return_index=True)
     first.sort()
-    return np.array([i for i in first if int(hashes[i]) not in seen], dtype=int)
+    keep = np.array([i for i in first if int(hashes[i]) not in seen], dtype=int)[:most]
+    seen.update(hashes[keep].tolist())
+    return keep
 
 
 def _scores(values: np.ndarray, target: np.ndarray, weight: np.ndarray, size: int
