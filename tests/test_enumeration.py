@@ -3,6 +3,7 @@ import pytest
 
 from chatsr.search.enumeration import MAX_VARIABLES, UNARY, short_formulas
 from chatsr.search.refine import search
+from chatsr.search.tidy import polish
 from chatsr.symbolic.expressions import Expression
 
 
@@ -24,6 +25,23 @@ def test_two_columns_and_the_law_among_the_search_candidates():
     assert _exact(short_formulas(X, y), X, y)
     found = search(None, X, y, time_budget=None, max_rounds=1, random_state=0)
     assert any(e.source == "enumeration" and e.nmse < 1e-20 for e in found)
+
+
+@pytest.mark.parametrize("law", [lambda g: np.sin(2 * np.pi / g) ** 2,
+                                 lambda g: 1 / (np.exp(1 / (2 * np.pi * g)) - 1)])
+def test_a_constant_inside_is_found_on_one_column(law):
+    # a scaling outside cannot give 2*pi inside; these are Feynman laws in their one group
+    x = np.random.default_rng(4).uniform(0.5, 3.0, size=(200, 1))
+    y = 3.0 * law(x[:, 0]) + 1.0
+    inside = [e for e in short_formulas(x, y) if e.n_constants > 2]
+    assert inside and np.allclose(inside[0](x), y, rtol=1e-5)  # a found to R²'s precision
+    assert polish(inside[0], x, y, random_state=0).r2 > 1 - 1e-15
+
+
+def test_no_constant_inside_where_a_formula_without_one_is_exact():
+    x = np.random.default_rng(5).uniform(1.5, 10.0, size=(200, 1))
+    found = short_formulas(x, x[:, 0] / np.sqrt(x[:, 0] ** 2 - 1))
+    assert all(e.n_constants == 2 for e in found)
 
 
 def test_the_same_data_give_the_same_formulas():

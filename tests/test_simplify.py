@@ -103,6 +103,14 @@ def test_constants_next_to_simple_numbers_snap_to_them():
     assert all(r.has(sympy.Float(1.4999)) for r in rewrites(x1 ** sympy.Float(1.4999), X))
 
 
+def test_phases_are_taken_modulo_two_pi_and_then_snap():
+    X = np.random.default_rng(2).uniform(0.5, 3.0, size=(60, 3))
+    found = rewrites(sympy.cos(x1 * x2 - sympy.Float(13 * np.pi / 2)) ** 2, X)
+    assert sympy.sin(x1 * x2) ** 2 in found
+    phase = rewrites(x3 * sympy.sin(x1 + sympy.Float(7.0)), X)[0].atoms(sympy.Float)
+    assert len(phase) == 1 and abs(float(phase.pop()) - (7.0 - 2 * np.pi)) < 1e-12
+
+
 def test_functions_of_tiny_arguments_become_their_taylor_polynomials():
     from chatsr.symbolic.simplify import linearizations
 

@@ -43,6 +43,18 @@ _COMMUTATIVE = {"add", "mul"}
 _MANTISSA = np.uint32(0xFFFFFF00)
 _MIX = np.random.default_rng(0).integers(1, 2**63, size=POINTS, dtype=np.uint64)  # hash weights
 _LARGE = 1e30  # larger values are overflow on the way, not a law's
+# f(a*x) on one column: a constant inside (sin(2*pi*x), 1/(exp(x/(2*pi)) - 1)) that the
+# linear scaling outside cannot give. f of up to SCALED_SIZE nodes; a on a grid 4.4 % apart (a
+# sine of 25 radians is still near its law there) up to FINE_SIZE nodes, 9 % above; the
+# _REFINED best on the grid refined. Thousands of smooth formulas come within 1e-9 of a
+# near-linear law on the grid, so the law itself may rank a hundred or so below the best.
+SCALED_SIZE = 6
+FINE_SIZE = 5
+_COARSE = 2
+SCALES = 2.0 ** (np.arange(-64, 65) / 16)
+_SCALES_AT_ONCE = 8
+_REFINED = 128
+_EXACT = 1 - 1e-12  # an R² that leaves nothing for a constant inside to explain
 
 
 class _Level:
@@ -101,14 +113,117 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
     for r2, size, index, a, b in table[np.lexsort((table[:, 1], -table[:, 0]))]:
         if len(out) == most or not np.isfinite(r2):
             break
-        values = levels[int(size) - 1].values[int(index)]
-        shape = (values - values.mean()) / values.std()
-        shape = int(_hashes(np.sign(shape[np.flatnonzero(shape)[0]]) * shape[None])[0])
+        shape = _shape(levels[int(size) - 1].values[int(index)])
         if shape not in shapes:  # not -f or 1 - f of one before
             shapes.add(shape)
             f = _names(levels, names, int(size) - 1, int(index))
             out.append(Expression(("add", "mul", "C", *f, "C"), (a, b)))
+    floor = np.nanmax(table[:, 0], initial=-np.inf)
+    if X.shape[1] == 1 and "mul" in allowed and -np.inf < floor < _EXACT:
+        out += _scaled(levels[:SCALED_SIZE], names, target, weight, floor, most // 2)
     return out
+
+
+def _scaled(levels: list[_Level], names: list[str], target: np.ndarray, weight: np.ndarray,
+            floor: float, most: int) -> list[Expression]:
+    """Up to ``most`` formulas ``C * f(C * x1) + C`` with ``f`` from ``levels`` whose R² is
+    above ``floor`` (that of the best without the constant inside), best first."""
+    x = levels[0].values[0]
+    peaks, logs, steps, where = [], [], [], []
+    for sizes, scales in ((range(2, FINE_SIZE + 1), SCALES),
+                          (range(FINE_SIZE + 1, SCALED_SIZE + 1), SCALES[::_COARSE])):
+        r2 = _on_grid(levels[:sizes[-1]], names, target, weight, scales, sizes[0] - 1)
+        peak, log_a = _peaks(r2, np.log(scales))
+        peaks.append(peak)
+        logs.append(log_a)
+        steps.append(np.full(len(peak), np.log(scales[1] / scales[0])))
+        where += [(size - 1, index) for size in sizes
+                  for index in range(len(levels[size - 1].values))]
+    peak, log_a, step = np.concatenate(peaks), np.concatenate(logs), np.concatenate(steps)
+    found, shapes = [], set()
+    for m in np.argsort(-peak, kind="stable")[:_REFINED]:
+        if not peak[m] > floor:
+            break
+        r2, expression, values = _refine(_names(levels, names, *where[m]), log_a[m], step[m],
+                                         x, target, weight)
+        shape = _shape(values)
+        if r2 > floor and shape not in shapes:
+            shapes.add(shape)
+            found.append((r2, expression))
+    found.sort(key=lambda pair: -pair[0])
+    return [e for _, e in found[:most]]
+
+
+def _on_grid(levels: list[_Level], names: list[str], target: np.ndarray, weight: np.ndarray,
+             scales: np.ndarray, first: int) -> np.ndarray:
+    """(m, len(scales)): the R² of ``f(a * x1)`` for each formula ``f`` of ``levels[first:]``
+    and each ``a`` in ``scales``, on every other point (enough to rank them for `_refine`)."""
+    x, target, weight = levels[0].values[0, ::2], target[::2], weight[::2] / weight[::2].sum()
+    out = []
+    for start in range(0, len(scales), _SCALES_AT_ONCE):
+        chunk = scales[start:start + _SCALES_AT_ONCE]
+        leaf = np.vstack([np.concatenate([a * x for a in chunk]), np.ones(len(x) * len(chunk))])
+        values = np.concatenate(_replay(levels, names, leaf)[first:])
+        out.append(_line(values.reshape(len(values), len(chunk), len(x)), target, weight)[0])
+    return np.concatenate(out, axis=1)
+
+
+def _peaks(r2: np.ndarray, log_scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The highest R² of each row of ``r2`` (m, grid) and its log scale, between the grid's
+    points: a parabola in -log(1 - R²) through the best point and its neighbours."""
+    with np.errstate(all="ignore"):
+        depth = -np.log1p(-np.clip(np.nan_to_num(r2, nan=-np.inf), -1.0, 1.0 - 1e-15))
+    k = np.clip(np.argmax(depth, axis=1), 1, depth.shape[1] - 2)
+    rows = np.arange(len(depth))
+    left, mid, right = depth[rows, k - 1], depth[rows, k], depth[rows, k + 1]
+    with np.errstate(all="ignore"):
+        curve = left - 2 * mid + right
+        shift = np.where(curve < 0, np.clip(0.5 * (left - right) / curve, -1, 1), 0.0)
+        top = np.where(curve < 0, mid - 0.25 * (left - right) * shift, mid)
+    step = log_scales[1] - log_scales[0]
+    top = np.where(np.isfinite(top), np.maximum(top, depth.max(axis=1)), -np.inf)
+    return -np.expm1(-top), log_scales[k] + shift * step
+
+
+def _refine(f: tuple[str, ...], log_scale: float, step: float, x: np.ndarray,
+            target: np.ndarray, weight: np.ndarray) -> tuple[float, Expression, np.ndarray]:
+    """``C * f(a * x1) + C`` with ``a`` refined within a grid ``step`` of ``exp(log_scale)``,
+    its R² and the values of ``f(a * x1)``."""
+    from scipy.optimize import minimize_scalar
+
+    def r2(log_a: float) -> float:
+        return float(_line(evaluate(f, np.exp(log_a) * x[:, None]), target, weight)[0])
+
+    with np.errstate(all="ignore"):
+        log_a = minimize_scalar(lambda v: -np.nan_to_num(r2(v), nan=-np.inf),
+                                bounds=(log_scale - step, log_scale + step),
+                                method="bounded", options={"xatol": 1e-10}).x
+        values = evaluate(f, np.exp(log_a) * x[:, None])
+        fit, slope, intercept = _line(values, target, weight)
+    inside = [t for name in f for t in (("mul", "C", name) if name == "x1" else (name,))]
+    constants = (float(slope), *[float(np.exp(log_a))] * f.count("x1"), float(intercept))
+    return float(fit), Expression(("add", "mul", "C", *inside, "C"), constants), values
+
+
+def _replay(levels: list[_Level], names: list[str], leaf: np.ndarray) -> list[np.ndarray]:
+    """The values of every formula of ``levels``, as they were built, with ``leaf`` (one row
+    for each leaf) in place of the first level's values."""
+    out = [leaf]
+    for level in levels[1:]:
+        code, left, i, right, j = level.built.T
+        values = np.empty((len(code), leaf.shape[1]))
+        for key in np.unique(level.built[:, [0, 1, 3]], axis=0):
+            rows = (code == key[0]) & (left == key[1]) & (right == key[2])
+            operands = [out[key[1]][i[rows]]] + ([out[key[2]][j[rows]]] if key[2] >= 0 else [])
+            values[rows] = _apply(names[key[0]], *operands)
+        out.append(values)
+    return out
+
+
+def _shape(values: np.ndarray) -> int:
+    """One hash for ``values`` and every ``a * values + b``."""
+    shape = (values - values.mean()) / values.std()
+    return int(_hashes(np.sign(shape[np.flatnonzero(shape)[0]]) * shape[None])[0])
 
 
 def _combine(levels: list[_Level], size: int, unary: list[int], binary: list[int],
@@ -180,17 +295,25 @@ def _scores(values: np.ndarray, target: np.ndarray, weight: np.ndarray, size: in
     ``target``, ``size``, its index, ``a`` and ``b`` (R² -inf where ``f`` is flat)."""
     if not len(values):
         return np.empty((0, 5))
-    scale = np.abs(values).max(axis=1, keepdims=True)
-    f = values / scale  # R² does not change with the scale; overflow does
-    mean_f, mean_t = f @ weight, target @ weight
-    var_f = (f * f) @ weight - mean_f**2
-    cov = f @ (weight * target) - mean_f * mean_t
-    var_t = weight @ target**2 - mean_t**2
+    r2, a, b = _line(values, target, weight)
+    return np.column_stack([r2, np.full(len(values), size), np.arange(len(values)), a, b])
+
+
+def _line(values: np.ndarray, target: np.ndarray, weight: np.ndarray
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Along the last axis of ``values``: the weighted R² of the best ``a * f + b`` against
+    ``target`` (-inf where ``f`` is flat), ``a`` and ``b``."""
+    scale = np.abs(values).max(axis=-1)
     with np.errstate(all="ignore"):
+        f = values / scale[..., None]  # R² does not change with the scale; overflow does
+        mean_f, mean_t = f @ weight, target @ weight
+        var_f = (f * f) @ weight - mean_f**2
+        cov = f @ (weight * target) - mean_f * mean_t
+        var_t = weight @ target**2 - mean_t**2
         r2 = np.where(var_f > 1e-12, cov**2 / (var_f * var_t), -np.inf)
         a = cov / var_f
-    b = mean_t - a * mean_f
-    return np.column_stack([r2, np.full(len(f), size), np.arange(len(f)), a / scale[:, 0], b])
+        b = mean_t - a * mean_f
+        return r2, a / scale, b
 
 
 def _names(levels: list[_Level], names: list[str], level: int, index: int

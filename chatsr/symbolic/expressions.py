@@ -46,7 +46,18 @@ from chatsr.symbolic.sympy_parsing import (
 )
 from chatsr.symbolic.validation import check_array
 
-__all__ = ["Expression", "ExpressionError", "Node", "sympify_real"]
+__all__ = ["PI_TOLERANCE", "Expression", "ExpressionError", "Node", "sympify_real"]
+
+# A fitted constant this close (relative) to a multiple of pi below is that multiple when the
+# formula is written out: double precision's fitting reaches 1e-12 or so on exact data, and a
+# constant fitted to noisy data is never this close by chance. sin(6.28318530717959*x) is
+# sin(2*pi*x) to the reader and to the recovery check (which rounds to 3 digits, 6.28).
+PI_TOLERANCE = 1e-9
+_PI_MULTIPLES = sorted({s * sympy.pi * k / 4 for k in range(1, 17) for s in (1, -1)}
+                       | {s * 4 / (sympy.pi * k) for k in range(1, 17) for s in (1, -1)}
+                       | {s * sympy.pi**2 * k / 4 for k in range(1, 9) for s in (1, -1)},
+                       key=float)
+_PI_VALUES = np.array([float(v) for v in _PI_MULTIPLES])
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,14 @@ class Node:
 
     name: str
     children: tuple[Node, ...] = ()
+
+
+def _number(value: float) -> sympy.Expr:
+    """``value`` as sympy writes it: a multiple of pi (`PI_TOLERANCE`) or a Float."""
+    i = int(np.argmin(np.abs(_PI_VALUES - value)))
+    if abs(_PI_VALUES[i] - value) <= PI_TOLERANCE * abs(value):
+        return _PI_MULTIPLES[i]
+    return sympy.Float(value)
 
 
 def _split_string(text: str) -> list[str]:
@@ -228,7 +247,7 @@ class Expression:
                 stack.append(op.sympy(*(stack.pop() for _ in range(op.arity))))
             elif name == CONSTANT:
                 counter -= 1  # numbered in preorder, met right to left
-                stack.append(sympy.Float(self.constants[counter]) if use_values
+                stack.append(_number(self.constants[counter]) if use_values
                              else sympy.Symbol(f"c{counter}", real=True))
             elif m := INTEGER.fullmatch(name):
                 stack.append(sympy.Integer(int(m.group(1))))

@@ -13,6 +13,8 @@ one only when it is as accurate.
 * a constant within ``SNAP_TOLERANCE`` of a simple number (a fraction with denominator up to
   4, a multiple of π/4) becomes that number, so sympy can fold it: ``x2**1.0000000003`` is
   ``x2``, ``cos(x3 - 1.5707963268)`` is ``sin(x3)``;
+* a phase of ``sin`` or ``cos`` is taken modulo 2π, into [-π, π]: ``cos(u - 20.42035)`` is
+  ``cos(u + π/2)``, which snapping then makes ``-sin(u)``;
 * then sympy's ``expand`` and ``cancel`` collect what is left.
 
 `linearizations` replaces a function whose argument stays tiny on the data by its Taylor
@@ -123,6 +125,17 @@ def _without_negligible(expr: sympy.Expr, X: np.ndarray, deadline: float = np.in
     return expr
 
 
+def _phases(expr: sympy.Expr) -> sympy.Expr:
+    """``expr`` with the constant term of each ``sin`` or ``cos`` argument taken modulo 2π,
+    into [-π, π] (the same values)."""
+    def reduced(f: sympy.Function) -> sympy.Expr:
+        phase = next((a for a in f.args[0].args if a.is_Float), None) if f.args[0].is_Add else None
+        if phase is None or abs(float(phase)) <= math.pi:
+            return f
+        return f.func(f.args[0] - phase + sympy.Float(math.remainder(float(phase), 2 * math.pi)))
+    return expr.replace(lambda e: isinstance(e, (sympy.sin, sympy.cos)), reduced)
+
+
 def _exponentials(expr: sympy.Expr) -> sympy.Expr:
     return expr.replace(lambda e: e.is_Pow and e.base.is_Number and e.base > 0
                         and not e.exp.is_Number,
@@ -160,7 +173,7 @@ def rewrites(expr: sympy.Expr, X: np.ndarray, deadline: float = np.inf) -> list[
             return candidate
         return simple if _agrees(simple, _values(candidate, X), X) else candidate
 
-    tidy = snapped(_without_negligible(_without_abs(expr, X), X, deadline))
+    tidy = snapped(_phases(_without_negligible(_without_abs(expr, X), X, deadline)))
     out = [tidy, snapped(_exponentials(tidy))]  # 0.3679**x1 -> exp(-1.0000*x1) -> exp(-x1)
     # force=True assumes positive bases ((1/a)**-1.5 is a**1.5, but sqrt(a**2) is a too): kept
     # only where the data agree
