@@ -124,15 +124,15 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
             out.append(Expression(("add", "mul", "C", *f, "C"), (a, b)))
     best = np.nanmax(table[:, 0], initial=-np.inf)
     if X.shape[1] == 1 and "mul" in allowed and -np.inf < best < _EXACT:
-        floor = 1 - _GAIN * (1 - best)
-        out += _scaled(levels[:SCALED_SIZE], names, target, weight, floor, most // 2)
+        out += _scaled(levels[:SCALED_SIZE], names, target, weight, best, most // 2)
     return out
 
 
 def _scaled(levels: list[_Level], names: list[str], target: np.ndarray, weight: np.ndarray,
-            floor: float, most: int) -> list[Expression]:
+            best: float, most: int) -> list[Expression]:
     """Up to ``most`` formulas ``C * f(C * x1) + C`` with ``f`` from ``levels`` whose R² is
-    above ``floor``, best first."""
+    above ``best`` (that of the best formula without the constant inside) by `_GAIN`, best
+    first."""
     x = levels[0].values[0]
     peaks, logs, steps, where = [], [], [], []
     for sizes, scales in ((range(2, FINE_SIZE + 1), SCALES),
@@ -147,12 +147,12 @@ def _scaled(levels: list[_Level], names: list[str], target: np.ndarray, weight: 
     peak, log_a, step = np.concatenate(peaks), np.concatenate(logs), np.concatenate(steps)
     found, shapes = [], set()
     for m in np.argsort(-peak, kind="stable")[:_REFINED]:
-        if not peak[m] > floor:
+        if not peak[m] > best:  # on the grid: not even the formulas without one beaten
             break
         r2, expression, values = _refine(_names(levels, names, *where[m]), log_a[m], step[m],
                                          x, target, weight)
         shape = _shape(values)
-        if r2 > floor and shape not in shapes:
+        if 1 - r2 < _GAIN * (1 - best) and shape not in shapes:
             shapes.add(shape)
             found.append((r2, expression))
     found.sort(key=lambda pair: -pair[0])
