@@ -159,8 +159,8 @@ def test_fitted_multiples_of_pi_print_as_pi_and_others_as_numbers():
     assert expr.with_constants([2 * np.pi + 1e-14, 0.15915494309189]).infix() == (
         "x1/(2*pi) + sin(2*pi*x1)**2")
     assert r"\pi" in expr.with_constants([np.pi, 1.0]).latex()
-    # 3.1416 is a measurement near pi, not pi
-    assert "pi" not in expr.with_constants([3.1416, 1.0]).infix(precision=6)
+    # 3.142 is a measurement near pi, not pi
+    assert "pi" not in expr.with_constants([3.142, 1.0]).infix(precision=6)
 
 
 def test_infix_latex_with_variable_names():

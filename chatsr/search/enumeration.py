@@ -89,11 +89,10 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
     max_size = MAX_SIZE[X.shape[1]] if max_size is None else max_size
     rows = np.unique(np.linspace(0, len(y) - 1, min(POINTS, len(y))).astype(int))
     target = np.asarray(y, dtype=float)[rows]
-    weight = np.ones(len(rows)) if sample_weight is None else np.asarray(
+    plain = np.ones(len(rows)) if sample_weight is None else np.asarray(
         sample_weight, dtype=float)[rows]
-    if loss == "log":
-        weight = weight / target**2
-    weight = weight / weight.sum()
+    weight = plain / target**2 if loss == "log" else plain
+    weight, plain = weight / weight.sum(), plain / plain.sum()
     allowed = set(UNARY + BINARY) if operators is None else set(operators)
     unary = [n for n in UNARY if n in allowed]
     binary = [n for n in BINARY if n in allowed]
@@ -124,20 +123,22 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
             out.append(Expression(("add", "mul", "C", *f, "C"), (a, b)))
     best = np.nanmax(table[:, 0], initial=-np.inf)
     if X.shape[1] == 1 and "mul" in allowed and -np.inf < best < _EXACT:
-        out += _scaled(levels[:SCALED_SIZE], names, target, weight, best, most // 2)
+        out += _scaled(levels[:SCALED_SIZE], names, target, plain, most // 2)
     return out
 
 
 def _scaled(levels: list[_Level], names: list[str], target: np.ndarray, weight: np.ndarray,
-            best: float, most: int) -> list[Expression]:
+            most: int) -> list[Expression]:
     """Up to ``most`` formulas ``C * f(C * x1) + C`` with ``f`` from ``levels`` whose R² is
-    above ``best`` (that of the best formula without the constant inside) by `_GAIN`, best
-    first."""
+    above that of the best formula without the constant inside (``a = 1``) by `_GAIN`, best
+    first. ``weight`` is the points' own, never the log loss's ``1 / y**2``: near a zero of
+    ``sin(a*x)**2`` the relative error changes so fast with ``a`` that no grid ranks the law."""
     x = levels[0].values[0]
-    peaks, logs, steps, where = [], [], [], []
+    peaks, logs, steps, where, best = [], [], [], [], -np.inf
     for sizes, scales in ((range(2, FINE_SIZE + 1), SCALES),
                           (range(FINE_SIZE + 1, SCALED_SIZE + 1), SCALES[::_COARSE])):
         r2 = _on_grid(levels[:sizes[-1]], names, target, weight, scales, sizes[0] - 1)
+        best = max(best, np.nanmax(r2[:, np.argmin(np.abs(np.log(scales)))], initial=-np.inf))
         peak, log_a = _peaks(r2, np.log(scales))
         peaks.append(peak)
         logs.append(log_a)

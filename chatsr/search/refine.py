@@ -321,7 +321,6 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
         for tokens in seeds:
             pool.add(tokens, "units")
         return pool.ranked()
-    pool.deadline = float("inf") if time_budget is None else start + time_budget
     max_rounds = float("inf") if max_rounds is None else max_rounds
     rows = np.arange(len(y))
     if len(rows) > ENGINE_POINTS:
@@ -340,6 +339,9 @@ def search(propose: Proposer | None, X: np.ndarray, y: np.ndarray, *,
     engine.add(_expressions(proposals, origins, "model") + [e for e, _ in seeded], fit=True)
     for expression, source in seeded:  # kept whatever the engine's selection does with them
         pool.add(expression, source)
+    # after the seeds: a search given little time (on the groups, with a model's proposals
+    # first) must still fit what dimensional analysis and the enumeration found
+    pool.deadline = float("inf") if time_budget is None else start + time_budget
     rounds, per_generation, per_call, front = 0, 0.0, 0.0, []
     refits = []  # seconds of each refit of an engine formula
     # On a clock the model resamples after every round while what it writes reaches the

@@ -49,10 +49,11 @@ from chatsr.symbolic.validation import check_array
 __all__ = ["PI_TOLERANCE", "Expression", "ExpressionError", "Node", "sympify_real"]
 
 # A fitted constant this close (relative) to a multiple of pi below is that multiple when the
-# formula is written out: double precision's fitting reaches 1e-12 or so on exact data, and a
-# constant fitted to noisy data is never this close by chance. sin(6.28318530717959*x) is
-# sin(2*pi*x) to the reader and to the recovery check (which rounds to 3 digits, 6.28).
-PI_TOLERANCE = 1e-9
+# formula is written out (as `chatsr.symbolic.simplify.SNAP_TOLERANCE` snaps to simple
+# numbers): a refit on a clock reaches 1e-8 or so on exact data, and a constant fitted to noisy
+# data is seldom this close by chance. sin(6.28318530717959*x) is sin(2*pi*x) to the reader
+# and to the recovery check (which rounds to 3 digits, 6.28).
+PI_TOLERANCE = 1e-6
 _PI_MULTIPLES = sorted({s * sympy.pi * k / 4 for k in range(1, 17) for s in (1, -1)}
                        | {s * 4 / (sympy.pi * k) for k in range(1, 17) for s in (1, -1)}
                        | {s * sympy.pi**2 * k / 4 for k in range(1, 9) for s in (1, -1)},
