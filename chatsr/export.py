@@ -66,8 +66,8 @@ def to_latex(expr: Expression, variable_names: Sequence[str] | None = None, *,
 
     Examples
     --------
-    >>> to_latex(Expression.from_sympy("sqrt(x1)/3.14159"), ["m"])
-    '0.3183 \\\\sqrt{m}'
+    >>> to_latex(Expression.from_sympy("sqrt(x1)/2.71828"), ["m"])
+    '0.3679 \\\\sqrt{m}'
     """
     _check(expr, variable_names)
     return expr.latex(variable_names=variable_names, precision=precision)
