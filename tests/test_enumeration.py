@@ -28,9 +28,11 @@ def test_two_columns_and_the_law_among_the_search_candidates():
 
 
 @pytest.mark.parametrize("law", [lambda g: np.sin(2 * np.pi / g) ** 2,
-                                 lambda g: 1 / (np.exp(1 / (2 * np.pi * g)) - 1)])
+                                 lambda g: 1 / (np.exp(1 / (2 * np.pi * g)) - 1),
+                                 lambda g: np.sqrt(1 - (0.27 / g) ** 2)])
 def test_a_constant_inside_is_found_on_one_column(law):
     # a scaling outside cannot give 2*pi inside; these are Feynman laws in their one group
+    # (II.24.17's, the last, is not real at a = 1 on this range: sqrt(1 - 1/0.5**2))
     x = np.random.default_rng(4).uniform(0.5, 3.0, size=(200, 1))
     y = 3.0 * law(x[:, 0]) + 1.0
     inside = [e for e in short_formulas(x, y) if e.n_constants > 2]

@@ -41,19 +41,22 @@ _COMMUTATIVE = {"add", "mul"}
 # single precision less the last 8 bits (about 5 digits): rounding differences of one function
 # (x*exp(-1/y) and x/exp(1/y)) fall together
 _MANTISSA = np.uint32(0xFFFFFF00)
-_MIX = np.random.default_rng(0).integers(1, 2**63, size=POINTS, dtype=np.uint64)  # hash weights
 _LARGE = 1e30  # larger values are overflow on the way, not a law's
 # f(a*x) on one column: a constant inside (sin(2*pi*x), 1/(exp(x/(2*pi)) - 1)) that the
 # linear scaling outside cannot give. f of up to SCALED_SIZE nodes; a on a grid 4.4 % apart (a
 # sine of 25 radians is still near its law there) up to FINE_SIZE nodes, 9 % above; the
 # _REFINED best on the grid refined. Thousands of smooth formulas come within 1e-9 of a
-# near-linear law on the grid, so the law itself may rank a hundred or so below the best.
+# near-linear law on the grid, so the law itself may rank some hundreds below the best (on 60
+# laws g(a*x), 20 kinds, 3 ranges each: 42 found with 128 refined, 44 with 512).
 SCALED_SIZE = 6
 FINE_SIZE = 5
 _COARSE = 2
 SCALES = 2.0 ** (np.arange(-64, 65) / 16)
+_SPANS = (SCALES[0], 1.0, SCALES[-1])  # the formulas for the grid are built at its ends too
+_MIX = np.random.default_rng(0).integers(1, 2**63, size=POINTS * len(_SPANS),
+                                         dtype=np.uint64)  # hash weights
 _SCALES_AT_ONCE = 8
-_REFINED = 128
+_REFINED = 512
 _EXACT = 1 - 1e-12  # an R² that leaves nothing for a constant inside to explain
 # a constant inside must leave at most this share of what the best formula without one leaves
 # unexplained: one more constant fitted to noise seldom does (on 20 noisy points of sqrt(x) a
@@ -98,20 +101,12 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
     binary = [n for n in BINARY if n in allowed]
     leaves = [f"x{k}" for k in range(1, X.shape[1] + 1)] + ["const_1"]
     names = [*leaves, *unary, *binary]
-    first = np.vstack([np.asarray(X, dtype=float)[rows].T, np.ones(len(rows))])
-    built = np.full((len(leaves), 5), -1)
-    built[:, 0] = np.arange(len(leaves))
-    levels = [_Level(first, built)]
-    seen = set(_hashes(first).tolist())
-    scored = [_scores(first[:-1], target, weight, 1)]
-    for size in range(2, max_size + 1):
-        values, built = _combine(levels, size, [names.index(n) for n in unary],
-                                 [names.index(n) for n in binary], names)
-        keep = _new(values, seen, MAX_PER_SIZE)
-        values, built = values[keep], built[keep]
-        levels.append(_Level(values, built))
-        scored.append(_scores(values, target, weight, size))
-    table = np.concatenate(scored)  # rows: r2, size, index in level, a, b
+    codes = [names.index(n) for n in unary], [names.index(n) for n in binary]
+    columns = np.asarray(X, dtype=float)[rows].T
+    levels = _build(np.vstack([columns, np.ones(len(rows))]), max_size, *codes, names)
+    table = np.concatenate([_scores(levels[0].values[:-1], target, weight, 1)] + [
+        _scores(level.values, target, weight, size)
+        for size, level in enumerate(levels[1:], start=2)])  # rows: r2, size, index, a, b
     out, shapes = [], set()
     for r2, size, index, a, b in table[np.lexsort((table[:, 1], -table[:, 0]))]:
         if len(out) == most or not np.isfinite(r2):
@@ -123,21 +118,42 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
             out.append(Expression(("add", "mul", "C", *f, "C"), (a, b)))
     best = np.nanmax(table[:, 0], initial=-np.inf)
     if X.shape[1] == 1 and "mul" in allowed and -np.inf < best < _EXACT:
-        out += _scaled(levels[:SCALED_SIZE], names, target, plain, most // 2)
+        # built anew on x at the grid's ends as well: sqrt(1 - 1/x**2) is not real at a = 1
+        # on x in [0.4, 2], yet it is at a = 16, and a = 3.7 may be the law; on the points
+        # the grid ranks on (`_on_grid`)
+        spans = np.concatenate([a * columns[0, ::2] for a in _SPANS])
+        scaled = _build(np.vstack([spans, np.ones(len(spans))]), SCALED_SIZE, *codes, names,
+                        blocks=len(_SPANS))
+        out += _scaled(scaled, names, columns[0], target, plain, most // 2)
     return out
 
 
-def _scaled(levels: list[_Level], names: list[str], target: np.ndarray, weight: np.ndarray,
-            most: int) -> list[Expression]:
+def _build(first: np.ndarray, max_size: int, unary: list[int], binary: list[int],
+           names: list[str], blocks: int = 1) -> list[_Level]:
+    """The levels of formulas of 1 to ``max_size`` nodes from the leaves' values ``first``,
+    each distinct function once; where ``first`` holds ``blocks`` blocks of points, a
+    formula is kept if it is real and not constant on one of them at least (`_combine`)."""
+    built = np.full((len(first), 5), -1)
+    built[:, 0] = np.arange(len(first))
+    levels = [_Level(first, built)]
+    seen = set(_hashes(first).tolist())
+    for size in range(2, max_size + 1):
+        values, built = _combine(levels, size, unary, binary, names, blocks)
+        keep = _new(values, seen, MAX_PER_SIZE)
+        levels.append(_Level(values[keep], built[keep]))
+    return levels
+
+
+def _scaled(levels: list[_Level], names: list[str], x: np.ndarray, target: np.ndarray,
+            weight: np.ndarray, most: int) -> list[Expression]:
     """Up to ``most`` formulas ``C * f(C * x1) + C`` with ``f`` from ``levels`` whose R² is
     above that of the best formula without the constant inside (``a = 1``) by `_GAIN`, best
     first. ``weight`` is the points' own, never the log loss's ``1 / y**2``: near a zero of
     ``sin(a*x)**2`` the relative error changes so fast with ``a`` that no grid ranks the law."""
-    x = levels[0].values[0]
     peaks, logs, steps, where, best = [], [], [], [], -np.inf
     for sizes, scales in ((range(2, FINE_SIZE + 1), SCALES),
                           (range(FINE_SIZE + 1, SCALED_SIZE + 1), SCALES[::_COARSE])):
-        r2 = _on_grid(levels[:sizes[-1]], names, target, weight, scales, sizes[0] - 1)
+        r2 = _on_grid(levels[:sizes[-1]], names, x, target, weight, scales, sizes[0] - 1)
         best = max(best, np.nanmax(r2[:, np.argmin(np.abs(np.log(scales)))], initial=-np.inf))
         peak, log_a = _peaks(r2, np.log(scales))
         peaks.append(peak)
@@ -160,11 +176,11 @@ def _scaled(levels: list[_Level], names: list[str], target: np.ndarray, weight: 
     return [e for _, e in found[:most]]
 
 
-def _on_grid(levels: list[_Level], names: list[str], target: np.ndarray, weight: np.ndarray,
-             scales: np.ndarray, first: int) -> np.ndarray:
-    """(m, len(scales)): the R² of ``f(a * x1)`` for each formula ``f`` of ``levels[first:]``
+def _on_grid(levels: list[_Level], names: list[str], x: np.ndarray, target: np.ndarray,
+             weight: np.ndarray, scales: np.ndarray, first: int) -> np.ndarray:
+    """(m, len(scales)): the R² of ``f(a * x)`` for each formula ``f`` of ``levels[first:]``
     and each ``a`` in ``scales``, on every other point (enough to rank them for `_refine`)."""
-    x, target, weight = levels[0].values[0, ::2], target[::2], weight[::2] / weight[::2].sum()
+    x, target, weight = x[::2], target[::2], weight[::2] / weight[::2].sum()
     out = []
     for start in range(0, len(scales), _SCALES_AT_ONCE):
         chunk = scales[start:start + _SCALES_AT_ONCE]
@@ -233,9 +249,10 @@ def _shape(values: np.ndarray) -> int:
 
 
 def _combine(levels: list[_Level], size: int, unary: list[int], binary: list[int],
-             names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The values of every formula of ``size`` nodes built from the smaller levels, finite
-    and not constant, with how each was built (`_Level`)."""
+             names: list[str], blocks: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The values of every formula of ``size`` nodes built from the smaller levels, with how
+    each was built (`_Level`): those finite and not constant on one of the ``blocks`` equal
+    blocks of points at least, NaN on the blocks where they are not."""
     parts, built = [], []
     below = levels[size - 2]
     for code in unary:
@@ -263,10 +280,14 @@ def _combine(levels: list[_Level], size: int, unary: list[int], binary: list[int
     width = levels[0].values.shape[1]
     values = np.concatenate(parts) if parts else np.empty((0, width))
     built = np.concatenate(built) if built else np.empty((0, 5), dtype=int)
+    split = values.reshape(len(values), blocks, width // blocks)
     with np.errstate(all="ignore"):
-        good = np.isfinite(values).all(axis=1) & (np.abs(values).max(axis=1) < _LARGE) & (
-            np.ptp(values, axis=1) > 1e-12 * np.abs(values).max(axis=1))
-    return values[good], built[good]
+        top = np.abs(split).max(axis=2)
+        good = np.isfinite(split).all(axis=2) & (top < _LARGE) & (np.ptp(split, axis=2)
+                                                                   > 1e-12 * top)
+    keep = good.any(axis=1)
+    split = np.where(good[:, :, None], split, np.nan)[keep]
+    return split.reshape(len(split), width), built[keep]
 
 
 def _apply(name: str, *operands: np.ndarray) -> np.ndarray:
