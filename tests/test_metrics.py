@@ -135,6 +135,16 @@ def test_digits_controls_rounding():
     assert not symbolic_recovery("x1**2", "x1**2.0001", digits=6)
 
 
+def test_positive_variables_take_the_root_of_their_square():
+    # II.24.17 as found with units: the same law where omega, c and d are positive
+    truth, found = "sqrt(x1**2/x2**2 - pi**2/x3**2)", "x1*sqrt(1 - pi**2*x2**2/(x1**2*x3**2))/x2"
+    assert not symbolic_recovery(truth, found)
+    assert symbolic_recovery(truth, found, positive=["x1", "x2", "x3"])
+    assert not symbolic_recovery("x1 - x2", "sqrt((x1 - x2)**2)", positive=["x1", "x2"])
+    with pytest.raises(TypeError, match="positive must be a collection of variable names"):
+        symbolic_recovery("x1", "x1", positive="x1")
+
+
 def test_symbolic_recovery_accepts_expressions_and_sympy():
     model = Expression.parse("* C pow2 x1").with_constants([3.0001])
     assert symbolic_recovery("x1**2", model)

@@ -3,7 +3,8 @@
 Every problem is fitted by every method at every noise level (Gaussian noise of standard
 deviation ``level × RMS(y)`` on the training targets only). A run records its fit time, R² on
 held-out points drawn from the same ranges, whether R² exceeds 0.99 and 0.999, and SRBench's
-symbolic recovery of the true formula (:func:`chatsr.symbolic.metrics.symbolic_recovery`). Each fit
+symbolic recovery of the true formula (:func:`chatsr.symbolic.metrics.symbolic_recovery`, the
+variables positive where their range is: ``sqrt(x1)*sqrt(x2)`` is ``sqrt(x1*x2)``). Each fit
 runs in a process of its own that is killed after ``timeout`` seconds: a fit that hangs or
 crashes is recorded as ``timeout`` or ``crashed`` (R² NaN, not recovered) and the run goes on.
 
@@ -219,8 +220,9 @@ def _result_row(problem: Benchmark, level: float, method: str, seed: int, run: d
         row["r2"] = r2(y_test, run["yhat"])
         row["consistent"] = _consistent(problem, run["found"])
         try:
-            row["recovered"] = symbolic_recovery(problem.formula, run["found"],
-                                                 timeout=recovery_timeout)
+            row["recovered"] = symbolic_recovery(
+                problem.formula, run["found"], timeout=recovery_timeout,
+                positive=[f"x{k}" for k, (low, _) in enumerate(problem.ranges, 1) if low > 0])
         except ValueError as error:  # a formula sympy cannot read back
             row["error"] = f"recovery check: {error}"
     row["r2_gt_099"] = bool(row["r2"] > 0.99)

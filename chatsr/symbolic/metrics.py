@@ -27,6 +27,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Collection
 from multiprocessing.connection import Connection
 
 import mpmath
@@ -125,7 +126,7 @@ def _check_pair(y: np.ndarray, yhat: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 # symbolic recovery -------------------------------------------------------------------------------
 def symbolic_recovery(truth: ExpressionLike, model: ExpressionLike, *, timeout: float = 5.0,
-                      digits: int = 3) -> bool:
+                      digits: int = 3, positive: Collection[str] = ()) -> bool:
     """SRBench's symbolic-solution test: is ``model`` the ``truth`` up to a constant?
 
     The model's floating-point constants are rounded to ``digits`` significant digits (SRBench
@@ -150,6 +151,9 @@ def symbolic_recovery(truth: ExpressionLike, model: ExpressionLike, *, timeout: 
         Seconds the sympy work may take.
     digits
         Significant digits kept in the model's constants.
+    positive
+        Names of the variables known to be positive (the data's range), for which
+        ``sqrt(x1**2*x2)`` is ``x1*sqrt(x2)``; the others are any real number.
 
     Returns
     -------
@@ -169,6 +173,9 @@ def symbolic_recovery(truth: ExpressionLike, model: ExpressionLike, *, timeout: 
     --------
     >>> symbolic_recovery("x1**2", "3.0*x1**2"), symbolic_recovery("exp(x1)", "x1")
     (True, False)
+    >>> [symbolic_recovery("sqrt(x1**2 + x1**2*x2)", "x1*sqrt(1 + x2)", positive=p)
+    ...  for p in ((), ["x1"])]
+    [False, True]
     """
     if not (isinstance(timeout, numbers.Real) and 0 < timeout < math.inf):
         raise ValueError(f"timeout must be a positive, finite number of seconds, got "
@@ -182,7 +189,9 @@ def symbolic_recovery(truth: ExpressionLike, model: ExpressionLike, *, timeout: 
         if isinstance(value, Expression) and value.n_constants and value.constants is None:
             raise ValueError(f"{name} has {value.n_constants} unfitted constant(s): fit them "
                              "first (chatsr.symbolic.fitting.fit_constants)")
-    task = (truth, model, int(digits))
+    if isinstance(positive, str) or not all(isinstance(n, str) for n in positive):
+        raise TypeError(f"positive must be a collection of variable names, got {positive!r}")
+    task = (truth, model, int(digits), tuple(sorted(positive)))
     if multiprocessing.current_process().daemon:
         # Daemonic processes (multiprocessing.Pool workers) may not start children.
         logger.warning("symbolic_recovery: running inside a daemonic process, so sympy runs "
@@ -208,13 +217,16 @@ def _describe(value: ExpressionLike) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
-def _recovery_outcome(truth: ExpressionLike, model: ExpressionLike, digits: int
-                      ) -> tuple[str, object]:
+def _recovery_outcome(truth: ExpressionLike, model: ExpressionLike, digits: int,
+                      positive: tuple[str, ...] = ()) -> tuple[str, object]:
     """``("ok", bool)``, ``("invalid", message)`` for unreadable input, ``("failed", message)``."""
     try:
         t, m = _as_sympy("truth", truth), _as_sympy("model", model)
     except ValueError as exc:
         return "invalid", str(exc)
+    known = {symbol: sympy.Symbol(symbol.name, positive=True)
+             for symbol in t.free_symbols | m.free_symbols if symbol.name in positive}
+    t, m = t.xreplace(known), m.xreplace(known)
     try:
         return "ok", _recovered(_rationalize(t, digits=None), _rationalize(m, digits=digits))
     except Exception as exc:  # a sympy failure means "could not show it", not a crash
@@ -285,6 +297,8 @@ def _numerically_possible(t: sympy.Expr, m: sympy.Expr) -> tuple[bool, bool]:
     points = np.exp(rng.uniform(np.log(0.2), np.log(5.0), size=shape))
     points[_N_POINTS // 2:] *= rng.choice([-1.0, 1.0], size=(_N_POINTS - _N_POINTS // 2,
                                                                  len(symbols)))
+    known = [k for k, symbol in enumerate(symbols) if symbol.is_positive]
+    points[:, known] = np.abs(points[:, known])
     with mpmath.workdps(30):
         pairs = [(a, b) for a, b in ((_real_value(f_t, p), _real_value(f_m, p)) for p in points)
                  if a is not None and b is not None]
