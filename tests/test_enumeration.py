@@ -40,6 +40,19 @@ def test_a_constant_inside_is_found_on_one_column(law):
     assert polish(inside[0], x, y, random_state=0).r2 > 1 - 1e-15
 
 
+def test_two_columns_that_enter_as_one_ratio_get_a_constant_inside():
+    X = np.random.default_rng(6).uniform(1.0, 3.0, size=(200, 2))
+    y = 3.0 * np.exp(-0.5 * (X[:, 0] / X[:, 1]) ** 2) + 1.0  # 0.5 inside: no 6-node formula
+    near = [e for e in short_formulas(X, y) if np.allclose(e(X), y, rtol=1e-5)]
+    assert near and all({"x1", "x2", "div"} <= set(e.names) for e in near)
+
+
+def test_two_columns_that_do_not_enter_as_one_get_no_more_formulas():
+    X = np.random.default_rng(6).uniform(1.0, 3.0, size=(200, 2))
+    found = short_formulas(X, X[:, 0] + np.sin(3 * X[:, 1]), most=8)
+    assert len(found) == 8 and not _exact(found, X, X[:, 0] + np.sin(3 * X[:, 1]))
+
+
 def test_no_constant_inside_where_a_formula_without_one_is_exact():
     x = np.random.default_rng(5).uniform(1.5, 10.0, size=(200, 1))
     found = short_formulas(x, x[:, 0] / np.sqrt(x[:, 0] ** 2 - 1))

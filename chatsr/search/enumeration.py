@@ -62,6 +62,9 @@ _EXACT = 1 - 1e-12  # an R² that leaves nothing for a constant inside to explai
 # unexplained: one more constant fitted to noise seldom does (on 20 noisy points of sqrt(x) a
 # sine inside did better by a little and led the search astray)
 _GAIN = 0.1
+# degrees of the polynomials that tell a function of one product or ratio (`_one_function`):
+# in it, and in the two columns (16 terms for 64 points: it does not interpolate)
+_DEGREE, _DEGREE_BOTH = 12, 3
 
 
 class _Level:
@@ -125,7 +128,47 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
         scaled = _build(np.vstack([spans, np.ones(len(spans))]), SCALED_SIZE, *codes, names,
                         blocks=len(_SPANS))
         out += _scaled(scaled, names, columns[0], target, plain, most // 2)
+    if X.shape[1] == 2 and -np.inf < best < _EXACT:
+        # the two columns may enter as one product or ratio (II.11.28's 1 + u/(1 - u/3) with
+        # u = x1*x2): then that column's longer formulas and constants inside are tried too
+        for name in sorted({"mul", "div"} & allowed):
+            with np.errstate(all="ignore"):
+                u = _apply(name, X[:, :1].T, X[:, 1:].T)[0]
+            if np.isfinite(u).all() and _one_function(u[rows], np.asarray(X, float)[rows],
+                                                      target, plain):
+                out += [_substitute(e, (name, "x1", "x2")) for e in short_formulas(
+                    u[:, None], y, operators=operators, sample_weight=sample_weight,
+                    loss=loss, most=most // 2)]
     return out
+
+
+def _one_function(u: np.ndarray, X: np.ndarray, target: np.ndarray, weight: np.ndarray
+                  ) -> bool:
+    """Whether ``target`` looks like a function of ``u`` alone: a polynomial of degree
+    `_DEGREE` in ``u`` leaves next to nothing or at most twice what one of degree
+    `_DEGREE_BOTH` in each column of ``X`` leaves (both then fit the noise)."""
+    def unexplained(basis: np.ndarray) -> float:
+        root = np.sqrt(weight)[:, None]
+        fit = np.linalg.lstsq(basis * root, target * root[:, 0], rcond=None)[0]
+        return float(weight @ (target - basis @ fit) ** 2)
+
+    def unit(v: np.ndarray) -> np.ndarray:  # onto [-1, 1], where Chebyshev's basis is tame
+        return 2 * (v - v.min()) / np.ptp(v) - 1
+
+    if np.ptp(u) <= 0 or len(u) <= 2 * _DEGREE:
+        return False
+    one = np.polynomial.chebyshev.chebvander(unit(u), _DEGREE)
+    both = np.polynomial.chebyshev.chebvander2d(unit(X[:, 0]), unit(X[:, 1]),
+                                                [_DEGREE_BOTH] * 2)
+    variance = float(weight @ (target - weight @ target) ** 2)
+    alone = unexplained(one)
+    return alone <= 1e-12 * variance or alone <= 2 * unexplained(both)
+
+
+def _substitute(expression: Expression, column: tuple[str, ...]) -> Expression:
+    """``expression`` in ``x1`` with the preorder ``column`` in place of each ``x1``."""
+    names = [t for name in expression.names for t in (column if name == "x1" else (name,))]
+    return Expression(tuple(names), expression.constants)
 
 
 def _build(first: np.ndarray, max_size: int, unary: list[int], binary: list[int],
