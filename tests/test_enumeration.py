@@ -107,3 +107,12 @@ def test_every_candidate_is_a_valid_scaled_formula():
         assert isinstance(e, Expression) and e.names[:3] == ("add", "mul", "C")
         assert np.isfinite(e(X)).all()
         assert set(e.names) - {"C", "x1", "const_1", "add", "sub", "mul", "div"} <= set(UNARY)
+
+
+def test_noise_on_a_narrow_range_gives_finite_formulas():
+    # sklearn's estimator checks: y is noise, X near 100; a constant inside refined there
+    # reached values of 1e183, whose spread overflows
+    rng = np.random.RandomState(42)
+    X, y = rng.normal(loc=100, size=(100, 2)), rng.normal(size=100)
+    found = short_formulas(X, y)
+    assert found and all(np.isfinite(e(X)).all() for e in found)

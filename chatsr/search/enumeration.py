@@ -211,8 +211,10 @@ def _scaled(levels: list[_Level], names: list[str], x: np.ndarray, target: np.nd
             break
         r2, expression, values = _refine(_names(levels, names, *where[m]), log_a[m], step[m],
                                          x, target, weight)
+        if not (1 - r2 < _GAIN * (1 - best) and np.abs(values).max() < _LARGE):
+            continue  # refined off its peak, or to values that overflow on the way
         shape = _shape(values)
-        if 1 - r2 < _GAIN * (1 - best) and shape not in shapes:
+        if shape not in shapes:
             shapes.add(shape)
             found.append((r2, expression))
     found.sort(key=lambda pair: -pair[0])
