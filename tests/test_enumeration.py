@@ -47,6 +47,14 @@ def test_two_columns_that_enter_as_one_ratio_get_a_constant_inside():
     assert near and all({"x1", "x2", "div"} <= set(e.names) for e in near)
 
 
+def test_a_column_times_a_function_of_a_ratio():
+    # I.6.2, the Gaussian in theta and sigma: exp(-(theta/sigma)**2/2)/sigma, 8 nodes or more
+    X = np.random.default_rng(7).uniform(1.0, 3.0, size=(200, 2))
+    y = 0.4 * np.exp(-0.5 * (X[:, 1] / X[:, 0]) ** 2) / X[:, 0]
+    near = [e for e in short_formulas(X, y) if np.allclose(e(X), y, rtol=1e-5)]
+    assert near and all(e.names[0] in ("mul", "div") for e in near)
+
+
 def test_two_columns_that_do_not_enter_as_one_get_no_more_formulas():
     X = np.random.default_rng(6).uniform(1.0, 3.0, size=(200, 2))
     found = short_formulas(X, X[:, 0] + np.sin(3 * X[:, 1]), most=8)

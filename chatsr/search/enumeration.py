@@ -65,6 +65,7 @@ _GAIN = 0.1
 # degrees of the polynomials that tell a function of one product or ratio (`_one_function`):
 # in it, and in the two columns (16 terms for 64 points: it does not interpolate)
 _DEGREE, _DEGREE_BOTH = 12, 3
+_ALONE = 1e-3  # the share of the variance the first may leave at most
 
 
 class _Level:
@@ -129,24 +130,54 @@ def short_formulas(X: np.ndarray, y: np.ndarray, *, operators: Collection[str] |
                         blocks=len(_SPANS))
         out += _scaled(scaled, names, columns[0], target, plain, most // 2)
     if X.shape[1] == 2 and -np.inf < best < _EXACT:
-        # the two columns may enter as one product or ratio (II.11.28's 1 + u/(1 - u/3) with
-        # u = x1*x2): then that column's longer formulas and constants inside are tried too
-        for name in sorted({"mul", "div"} & allowed):
+        out += _of_one_product(np.asarray(X, dtype=float), np.asarray(y, dtype=float), rows,
+                               allowed, sample_weight, loss, most // 2)
+    return out
+
+
+def _of_one_product(X: np.ndarray, y: np.ndarray, rows: np.ndarray, allowed: set[str],
+                    sample_weight: np.ndarray | None, loss: str, most: int
+                    ) -> list[Expression]:
+    """Formulas ``factor * g(u)``, ``u`` one of ``x1*x2`` and ``x1/x2`` and ``factor`` 1, a
+    column or its inverse, wherever ``y / factor`` looks like a function of ``u`` alone
+    (`_one_function`): for ``g``, the ``most`` best of the one-column enumeration of ``u``,
+    longer formulas and constants inside (II.11.28's ``1 + u/(1 - u/3)`` with ``u = x1*x2``;
+    I.6.2's ``exp(-u**2/2)/x1`` with ``u = x2/x1``)."""
+    weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    out = []
+    for name in sorted({"mul", "div"} & allowed):
+        with np.errstate(all="ignore"):
+            u = _apply(name, X[:, :1].T, X[:, 1:].T)[0]
+        for factor in [None] + [(op, k) for op in ("mul", "div") if op in allowed
+                                for k in range(2)]:
             with np.errstate(all="ignore"):
-                u = _apply(name, X[:, :1].T, X[:, 1:].T)[0]
-            if np.isfinite(u).all() and _one_function(u[rows], np.asarray(X, float)[rows],
-                                                      target, plain):
-                out += [_substitute(e, (name, "x1", "x2")) for e in short_formulas(
-                    u[:, None], y, operators=operators, sample_weight=sample_weight,
-                    loss=loss, most=most // 2)]
+                value = 1.0 if factor is None else X[:, factor[1]] ** (
+                    1 if factor[0] == "mul" else -1)
+                g = y / value
+                # the error in y is value times that in g: the same loss, weighted
+                w = weight if loss == "log" else weight * value**2
+            if not (np.isfinite(u).all() and np.isfinite(g).all() and np.isfinite(w).all()
+                    and _one_function(u[rows], X[rows], g[rows], w[rows] / w[rows].sum())):
+                continue
+            found = short_formulas(u[:, None], g, operators=allowed, sample_weight=w,
+                                    loss=loss, most=most)
+            for e in found:
+                e = _substitute(e, (name, "x1", "x2"))
+                if factor is not None:
+                    column = f"x{factor[1] + 1}"
+                    e = Expression(("mul", column, *e.names) if factor[0] == "mul" else
+                                   ("div", *e.names, column), e.constants)
+                out.append(e)
+            break  # another factor that works differs by a power of u: the same formulas
     return out
 
 
 def _one_function(u: np.ndarray, X: np.ndarray, target: np.ndarray, weight: np.ndarray
                   ) -> bool:
     """Whether ``target`` looks like a function of ``u`` alone: a polynomial of degree
-    `_DEGREE` in ``u`` leaves next to nothing or at most twice what one of degree
-    `_DEGREE_BOTH` in each column of ``X`` leaves (both then fit the noise)."""
+    `_DEGREE` in ``u`` leaves next to nothing, or little (`_ALONE`) and at most twice what one
+    of degree `_DEGREE_BOTH` in each column of ``X`` leaves (both then fit the noise; where
+    both fit badly, ``1/x2`` near 0, the target is no function of ``u`` to be sure of)."""
     def unexplained(basis: np.ndarray) -> float:
         root = np.sqrt(weight)[:, None]
         fit = np.linalg.lstsq(basis * root, target * root[:, 0], rcond=None)[0]
@@ -162,7 +193,7 @@ def _one_function(u: np.ndarray, X: np.ndarray, target: np.ndarray, weight: np.n
                                                 [_DEGREE_BOTH] * 2)
     variance = float(weight @ (target - weight @ target) ** 2)
     alone = unexplained(one)
-    return alone <= 1e-12 * variance or alone <= 2 * unexplained(both)
+    return alone <= 1e-12 * variance or alone <= min(_ALONE * variance, 2 * unexplained(both))
 
 
 def _substitute(expression: Expression, column: tuple[str, ...]) -> Expression:
