@@ -27,9 +27,8 @@ def main() -> None:
     now = []
     for row in runs.itertuples():
         problem = BENCHMARKS[row.problem]
-        positive = [f"x{k}" for k, (low, _) in enumerate(problem.ranges, 1) if low > 0]
         now.append(row.status == "ok" and isinstance(row.found, str) and symbolic_recovery(
-            problem.formula, row.found, positive=positive))
+            problem.formula, row.found, positive=problem.positive_variables))
     runs["now"] = now
     for (suite, noise, method), group in runs.groupby(["suite", "noise", "method"]):
         changed = group[group.recovered != group.now]

@@ -222,7 +222,7 @@ def _result_row(problem: Benchmark, level: float, method: str, seed: int, run: d
         try:
             row["recovered"] = symbolic_recovery(
                 problem.formula, run["found"], timeout=recovery_timeout,
-                positive=[f"x{k}" for k, (low, _) in enumerate(problem.ranges, 1) if low > 0])
+                positive=problem.positive_variables)
         except ValueError as error:  # a formula sympy cannot read back
             row["error"] = f"recovery check: {error}"
     row["r2_gt_099"] = bool(row["r2"] > 0.99)

@@ -68,6 +68,15 @@ class Benchmark:
         """Number of input variables."""
         return len(self.ranges)
 
+    @property
+    def positive_variables(self) -> tuple[str, ...]:
+        """The names (``x1``, …) of the variables whose range lies above 0.
+
+        >>> NGUYEN["Nguyen-7"].positive_variables, FEYNMAN["I.12.1"].positive_variables
+        ((), ('x1', 'x2'))
+        """
+        return tuple(f"x{k}" for k, (low, _) in enumerate(self.ranges, 1) if low > 0)
+
     def expression(self) -> Expression:
         """The formula as an :class:`Expression`, its numbers (π, 1/2…) as fitted constants."""
         return _expression(self.formula)

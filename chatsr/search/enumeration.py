@@ -144,19 +144,21 @@ def _of_one_product(X: np.ndarray, y: np.ndarray, rows: np.ndarray, allowed: set
     longer formulas and constants inside (II.11.28's ``1 + u/(1 - u/3)`` with ``u = x1*x2``;
     I.6.2's ``exp(-u**2/2)/x1`` with ``u = x2/x1``)."""
     weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
+    factors = [None] + [(op, k) for op in ("mul", "div") if op in allowed for k in range(2)]
     out = []
     for name in sorted({"mul", "div"} & allowed):
         with np.errstate(all="ignore"):
             u = _apply(name, X[:, :1].T, X[:, 1:].T)[0]
-        for factor in [None] + [(op, k) for op in ("mul", "div") if op in allowed
-                                for k in range(2)]:
+        if not np.isfinite(u).all():  # x1/x2 with x2 = 0 somewhere
+            continue
+        for factor in factors:
             with np.errstate(all="ignore"):
                 value = 1.0 if factor is None else X[:, factor[1]] ** (
                     1 if factor[0] == "mul" else -1)
                 g = y / value
                 # the error in y is value times that in g: the same loss, weighted
                 w = weight if loss == "log" else weight * value**2
-            if not (np.isfinite(u).all() and np.isfinite(g).all() and np.isfinite(w).all()
+            if not (np.isfinite(g).all() and np.isfinite(w).all()
                     and _one_function(u[rows], X[rows], g[rows], w[rows] / w[rows].sum())):
                 continue
             found = short_formulas(u[:, None], g, operators=allowed, sample_weight=w,
